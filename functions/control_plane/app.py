@@ -1,0 +1,32 @@
+"""Control-plane API (/v1): tenants, keys, models, versions."""
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from maas.adapters.dynamodb import DynamoRegistryStore
+from maas.adapters.s3 import S3BlobStore
+from maas.api.control_plane import ControlPlane, create_app
+from maas.observability import logger, metrics, tracer
+from maas.registry import Registry
+from maas.settings import ControlPlaneSettings
+from maas.tenants import Tenants
+
+settings = ControlPlaneSettings.from_env()
+store = DynamoRegistryStore(settings.registry_table)
+app = create_app(
+    ControlPlane(
+        tenants=Tenants(store),
+        registry=Registry(
+            store,
+            S3BlobStore(),
+            artifacts_bucket=settings.artifacts_bucket,
+            upload_expires_in=settings.upload_expires_in,
+        ),
+    )
+)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

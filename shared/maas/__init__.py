@@ -1,0 +1,1 @@
+"""MaaS: the core package."""

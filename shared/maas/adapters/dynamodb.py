@@ -1,0 +1,180 @@
+"""The registry in one DynamoDB table. Every item's partition key is its tenant (``T#<tenant>``).
+
+| item     | PK         | SK                               |
+|----------|------------|----------------------------------|
+| tenant   | T#<tenant> | TENANT                           |
+| API key  | T#<tenant> | KEY#<key id>                     |
+| model    | T#<tenant> | MODEL#<name>  (+ version_counter) |
+| version  | T#<tenant> | VERSION#<name>#<version:010d>    |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from maas.adapters.aws import dynamodb_table
+from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
+from maas.errors import ConflictError, NotFoundError
+
+
+def _pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}"
+
+
+def _version_sk(model: str, version: int) -> str:
+    return f"VERSION#{model}#{version:010d}"
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class DynamoRegistryStore:
+    def __init__(self, table_name: str) -> None:
+        self._table = dynamodb_table(table_name)
+
+    # --- helpers -------------------------------------------------------------------------------------------
+    def _put_new(self, pk: str, sk: str, kind: str, doc: dict[str, Any], conflict: str) -> None:
+        try:
+            self._table.put_item(
+                Item={"PK": pk, "SK": sk, "kind": kind, **doc},
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise ConflictError(conflict) from exc
+            raise
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._table.get_item(Key={"PK": pk, "SK": sk}).get("Item")
+        return item
+
+    def _query_prefix(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("PK").eq(pk) & Key("SK").begins_with(prefix)}
+        while True:
+            page = self._table.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _dump(obj: Any) -> dict[str, Any]:
+        # DynamoDB stores no None; drop them and let the models' defaults restore them.
+        return {k: v for k, v in obj.model_dump(mode="json").items() if v is not None}
+
+    # --- tenants and keys ----------------------------------------------------------------------------------
+    def create_tenant(self, tenant: Tenant) -> None:
+        self._put_new(
+            _pk(tenant.tenant_id),
+            "TENANT",
+            "tenant",
+            self._dump(tenant),
+            f"tenant '{tenant.tenant_id}' already exists",
+        )
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        item = self._get(_pk(tenant_id), "TENANT")
+        return Tenant.model_validate(item) if item else None
+
+    def put_key(self, key: ApiKey) -> None:
+        self._put_new(_pk(key.tenant_id), f"KEY#{key.key_id}", "key", self._dump(key), "key id collision")
+
+    def get_key(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        item = self._get(_pk(tenant_id), f"KEY#{key_id}")
+        return ApiKey.model_validate(item) if item else None
+
+    def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        return [ApiKey.model_validate(item) for item in self._query_prefix(_pk(tenant_id), "KEY#")]
+
+    def revoke_key(self, tenant_id: str, key_id: str, when: datetime) -> bool:
+        try:
+            self._table.update_item(
+                Key={"PK": _pk(tenant_id), "SK": f"KEY#{key_id}"},
+                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :when)",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":when": when.isoformat()},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # --- models and versions -------------------------------------------------------------------------------
+    def create_model(self, model: Model) -> None:
+        self._put_new(
+            _pk(model.tenant_id),
+            f"MODEL#{model.name}",
+            "model",
+            {**self._dump(model), "version_counter": 0},
+            f"model '{model.name}' already exists",
+        )
+
+    def get_model(self, tenant_id: str, name: str) -> Model | None:
+        item = self._get(_pk(tenant_id), f"MODEL#{name}")
+        return Model.model_validate(item) if item else None
+
+    def list_models(self, tenant_id: str) -> list[Model]:
+        return [Model.model_validate(item) for item in self._query_prefix(_pk(tenant_id), "MODEL#")]
+
+    def allocate_version(self, tenant_id: str, name: str) -> int:
+        try:
+            result = self._table.update_item(
+                Key={"PK": _pk(tenant_id), "SK": f"MODEL#{name}"},
+                UpdateExpression="ADD version_counter :one",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":one": 1},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise NotFoundError(f"model '{name}' not found") from exc
+            raise
+        return int(result["Attributes"]["version_counter"])
+
+    def put_version(self, version: ModelVersion) -> None:
+        self._put_new(
+            _pk(version.tenant_id),
+            _version_sk(version.model, version.version),
+            "version",
+            self._dump(version),
+            f"version {version.version} of '{version.model}' already exists",
+        )
+
+    def get_version(self, tenant_id: str, model: str, version: int) -> ModelVersion | None:
+        item = self._get(_pk(tenant_id), _version_sk(model, version))
+        return ModelVersion.model_validate(item) if item else None
+
+    def list_versions(self, tenant_id: str, model: str) -> list[ModelVersion]:
+        items = self._query_prefix(_pk(tenant_id), f"VERSION#{model}#")
+        return [ModelVersion.model_validate(item) for item in items]
+
+    def finish_version(self, version: ModelVersion) -> bool:
+        try:
+            self._table.put_item(
+                Item={
+                    "PK": _pk(version.tenant_id),
+                    "SK": _version_sk(version.model, version.version),
+                    "kind": "version",
+                    **self._dump(version),
+                },
+                ConditionExpression=Attr("status").eq(VersionStatus.PENDING_UPLOAD.value),
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def mark_announced(self, tenant_id: str, model: str, version: int) -> None:
+        self._table.update_item(
+            Key={"PK": _pk(tenant_id), "SK": _version_sk(model, version)},
+            UpdateExpression="SET announced = :yes",
+            ExpressionAttributeValues={":yes": True},
+        )

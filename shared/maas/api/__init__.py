@@ -1,0 +1,1 @@
+"""HTTP APIs (Powertools resolvers): the control plane under /v1."""

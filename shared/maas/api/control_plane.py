@@ -1,0 +1,132 @@
+"""The control plane under /v1: tenants, keys, models, versions.
+
+Each route parses its body (pydantic, through Powertools validation), reads the principal the authorizer put
+into the request context, makes one call into the core, and returns a response model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from maas.api.auth import principal_from_context
+from maas.api.responses import install_error_handlers
+from maas.api.schemas import (
+    CreatedKeyResponse,
+    CreatedVersionResponse,
+    CreateKeyRequest,
+    CreateModelRequest,
+    CreateTenantRequest,
+    CreateVersionRequest,
+    KeyListResponse,
+    KeyResponse,
+    ModelListResponse,
+    ModelResponse,
+    TenantResponse,
+    UploadResponse,
+    VersionListResponse,
+    VersionResponse,
+)
+from maas.domain import Principal
+from maas.registry import Registry
+from maas.tenants import Tenants
+
+BodyT = TypeVar("BodyT")
+VersionNumber = Annotated[int, Path(ge=1, description="version number")]
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    tenants: Tenants
+    registry: Registry
+
+
+def _principal(router: APIGatewayHttpRouter | APIGatewayHttpResolver) -> Principal:
+    return principal_from_context(router.current_event.request_context.authorizer.get_lambda)
+
+
+def _created(body: BodyT) -> Response[BodyT]:
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def tenants_router(tenants: Tenants) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.post("/v1/tenants", summary="Create a tenant (operator only)")
+    def handle_create_tenant(body: CreateTenantRequest) -> Response[TenantResponse]:
+        tenant = tenants.create_tenant(_principal(router), body.tenant_id, body.name)
+        return _created(TenantResponse(**tenant.model_dump()))
+
+    @router.post("/v1/tenants/<tenant_id>/keys", summary="Create an API key; the key is shown only here")
+    def handle_create_key(tenant_id: str, body: CreateKeyRequest) -> Response[CreatedKeyResponse]:
+        record, api_key = tenants.create_key(_principal(router), tenant_id, frozenset(body.scopes), body.description)
+        return _created(CreatedKeyResponse(**KeyResponse.of(record).model_dump(), api_key=api_key))
+
+    @router.get("/v1/tenants/<tenant_id>/keys", summary="List a tenant's keys (never the keys themselves)")
+    def handle_list_keys(tenant_id: str) -> KeyListResponse:
+        keys = tenants.list_keys(_principal(router), tenant_id)
+        return KeyListResponse(keys=[KeyResponse.of(k) for k in sorted(keys, key=lambda k: k.created_at)])
+
+    @router.delete("/v1/tenants/<tenant_id>/keys/<key_id>", summary="Revoke an API key")
+    def handle_revoke_key(tenant_id: str, key_id: str) -> Response[None]:
+        tenants.revoke_key(_principal(router), tenant_id, key_id)
+        return Response(status_code=204, body=None)
+
+    return router
+
+
+def models_router(registry: Registry) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.post("/v1/models", summary="Create a model")
+    def handle_create_model(body: CreateModelRequest) -> Response[ModelResponse]:
+        model = registry.create_model(_principal(router), body.name, body.framework, body.description)
+        return _created(ModelResponse.of(model))
+
+    @router.get("/v1/models", summary="List the tenant's models")
+    def handle_list_models() -> ModelListResponse:
+        models = registry.list_models(_principal(router))
+        return ModelListResponse(models=[ModelResponse.of(m) for m in models])
+
+    @router.get("/v1/models/<name>", summary="Show a model")
+    def handle_get_model(name: str) -> ModelResponse:
+        return ModelResponse.of(registry.get_model(_principal(router), name))
+
+    @router.post("/v1/models/<name>/versions", summary="Register a version; returns a presigned upload")
+    def handle_register_version(
+        name: str, body: Annotated[CreateVersionRequest | None, Body()] = None
+    ) -> Response[CreatedVersionResponse]:
+        declared = body.sha256 if body else None
+        version, upload = registry.create_version(_principal(router), name, declared)
+        return _created(
+            CreatedVersionResponse(
+                version=version.version,
+                status=version.status,
+                upload=UploadResponse(
+                    url=upload.url, method=upload.method, headers=upload.headers, expires_in=upload.expires_in
+                ),
+            )
+        )
+
+    @router.get("/v1/models/<name>/versions", summary="List a model's versions")
+    def handle_list_versions(name: str) -> VersionListResponse:
+        versions = registry.list_versions(_principal(router), name)
+        return VersionListResponse(versions=[VersionResponse.of(v) for v in versions])
+
+    @router.get("/v1/models/<name>/versions/<version>", summary="Show a version: status, sha256, signature")
+    def handle_get_version(name: str, version: VersionNumber) -> VersionResponse:
+        return VersionResponse.of(registry.get_version(_principal(router), name, version))
+
+    return router
+
+
+def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    install_error_handlers(app)
+    app.include_router(tenants_router(plane.tenants))
+    app.include_router(models_router(plane.registry))
+    return app

@@ -1,0 +1,173 @@
+"""A small HTTP client for the platform's API, used by the CLI (and handy in scripts and tests)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import requests
+
+from maas.local.state import ENV_FILE, read_env
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def find_local_env(start: Path | None = None) -> Path | None:
+    """``.maas/local.env`` in the current folder or one above it."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ".maas" / ENV_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_credentials(url: str | None = None, api_key: str | None = None) -> tuple[str, str | None]:
+    """Explicit values, then MAAS_URL / MAAS_API_KEY, then ``.maas/local.env``."""
+    url = url or os.environ.get("MAAS_URL")
+    api_key = api_key or os.environ.get("MAAS_API_KEY")
+    if not (url and api_key):
+        env_file = find_local_env()
+        if env_file:
+            values = read_env(env_file)
+            url = url or values.get("MAAS_URL")
+            api_key = api_key or values.get("MAAS_API_KEY")
+    if not url:
+        raise ApiError(0, "NO_ENDPOINT", "no MAAS_URL: start the local runtime (maas local up) or set MAAS_URL")
+    return url.rstrip("/"), api_key
+
+
+class _ProgressReader:
+    """A file wrapper that reports bytes read; has a length so requests sends Content-Length (S3 needs it)."""
+
+    def __init__(self, file: BinaryIO, size: int, report: Callable[[int], None]) -> None:
+        self._file, self._size, self._report, self._done = file, size, report, 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._file.read(n if n and n > 0 else 1024 * 1024)
+        if chunk:
+            self._done += len(chunk)
+            self._report(self._done)
+        return chunk
+
+
+def progress_bar(label: str, total: int, stream: Any = sys.stderr) -> Callable[[int], None]:
+    def report(done: int) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        stream.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} bytes")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return report
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class MaasClient:
+    def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float = 30) -> None:
+        self.url, self.api_key = resolve_credentials(url, api_key)
+        self.timeout = timeout
+        self.http = requests.Session()
+        if self.api_key:
+            self.http.headers["Authorization"] = f"Bearer {self.api_key}"
+
+    def request(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
+        response = self.http.request(method, self.url + path, json=json, timeout=self.timeout, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ApiError(response.status_code, body.get("code", "ERROR"), body.get("error", response.text))
+            except ValueError:
+                raise ApiError(response.status_code, "ERROR", response.text[:500]) from None
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # --- tenants and keys -----------------------------------------------------------------------------------
+    def create_tenant(self, tenant_id: str, name: str) -> Any:
+        return self.request("POST", "/v1/tenants", {"tenant_id": tenant_id, "name": name})
+
+    def create_key(self, tenant_id: str, scopes: list[str], description: str = "") -> Any:
+        return self.request("POST", f"/v1/tenants/{tenant_id}/keys", {"scopes": scopes, "description": description})
+
+    def list_keys(self, tenant_id: str) -> Any:
+        return self.request("GET", f"/v1/tenants/{tenant_id}/keys")["keys"]
+
+    def revoke_key(self, tenant_id: str, key_id: str) -> None:
+        self.request("DELETE", f"/v1/tenants/{tenant_id}/keys/{key_id}")
+
+    # --- models ---------------------------------------------------------------------------------------------
+    def create_model(self, name: str, framework: str = "onnx", description: str = "") -> Any:
+        return self.request("POST", "/v1/models", {"name": name, "framework": framework, "description": description})
+
+    def get_model(self, name: str) -> Any:
+        return self.request("GET", f"/v1/models/{name}")
+
+    def list_models(self) -> Any:
+        return self.request("GET", "/v1/models")["models"]
+
+    def create_version(self, name: str, sha256: str | None = None) -> Any:
+        return self.request("POST", f"/v1/models/{name}/versions", {"sha256": sha256} if sha256 else {})
+
+    def get_version(self, name: str, version: int) -> Any:
+        return self.request("GET", f"/v1/models/{name}/versions/{version}")
+
+    def list_versions(self, name: str) -> Any:
+        return self.request("GET", f"/v1/models/{name}/versions")["versions"]
+
+    def upload(self, upload: dict[str, Any], path: Path, progress: Callable[[int], None] | None = None) -> None:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            body: Any = _ProgressReader(f, size, progress) if progress else f
+            response = requests.request(
+                upload["method"], upload["url"], data=body, headers=upload.get("headers", {}), timeout=300
+            )
+        if response.status_code >= 300:
+            raise ApiError(response.status_code, "UPLOAD_FAILED", response.text[:500])
+
+    def wait_for_version(self, name: str, version: int, timeout: float = 120, interval: float = 0.2) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.get_version(name, version)
+            if current["status"] != "PENDING_UPLOAD" or time.monotonic() > deadline:
+                return current
+            time.sleep(interval)
+
+    def register(
+        self, name: str, path: Path, *, framework: str = "onnx", wait: bool = True, progress: bool = False
+    ) -> Any:
+        """Create the model if needed, register a version declaring the file's sha256, upload, and wait."""
+        try:
+            self.get_model(name)
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            self.create_model(name, framework)
+        created = self.create_version(name, file_sha256(path))
+        report = progress_bar(f"uploading {path.name}", path.stat().st_size) if progress else None
+        self.upload(created["upload"], path, report)
+        if not wait:
+            return self.get_version(name, created["version"])
+        return self.wait_for_version(name, created["version"])

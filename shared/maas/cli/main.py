@@ -1,0 +1,324 @@
+"""``maas``: the local runtime, tenants and keys, models. Talks to the same HTTP API as every client."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from maas.cli.client import ApiError, MaasClient
+
+DEFAULT_STATE_DIR = ".maas"
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "") if row.get(c) is not None else "-").ljust(widths[c]) for c in columns))
+
+
+def print_signature(version: dict[str, Any]) -> None:
+    signature = version.get("signature") or {}
+    for kind in ("inputs", "outputs"):
+        for spec in signature.get(kind, []):
+            print(f"  {kind[:-1]:6}  {spec['name']:24} {spec['datatype']:6} {spec['shape']}")
+
+
+# --- local runtime --------------------------------------------------------------------------------------------
+def _runtime_config(args: argparse.Namespace) -> Any:
+    from maas.local.runtime import RuntimeConfig
+
+    parameters = {}
+    for item in args.parameter_overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--parameter-overrides takes Key=Value, not {item!r}")
+        parameters[key] = value
+    return RuntimeConfig(
+        template=Path(args.template),
+        state_dir=Path(args.state_dir),
+        host=args.host,
+        gateway_port=args.port,
+        aws_port=args.aws_port,
+        aws_endpoint=args.aws_endpoint,
+        parameters=parameters,
+        max_instances=args.max_instances,
+    )
+
+
+def _print_status(state: dict[str, Any], state_dir: Path) -> None:
+    print(f"MaaS local runtime: {state['status']} (supervisor pid {state['pid']})")
+    if state.get("ready_seconds") is not None:
+        print(f"  ready in        {state['ready_seconds']} s")
+    print(f"  gateway         {state.get('gateway_url')}")
+    emulator = state.get("emulator", {})
+    pid = f" (moto, pid {emulator['pid']})" if emulator.get("pid") else " (external)"
+    print(f"  AWS endpoint    {state.get('aws_endpoint')}{pid}")
+    for name, pids in state.get("functions", {}).items():
+        print(f"  function        {name:28} pids {', '.join(map(str, pids)) or '-'}")
+    for poller in state.get("pollers", []):
+        print(f"  delivers        {poller['kind']:5} -> {poller['function']}")
+    print(f"  credentials     {state_dir / 'local.env'}")
+    print(f"  logs            {state.get('logs')}")
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from maas.local import state
+    from maas.local.runtime import RuntimeStartError, run_foreground
+    from maas.local.template import TemplateError
+
+    state_dir = Path(args.state_dir)
+    running = state.running_state(state_dir)
+    if running:
+        print(
+            f"MaaS local runtime is already running (pid {running['pid']}, {running.get('gateway_url')}).\n"
+            "Use it as it is, or stop it first with: maas local down",
+            file=sys.stderr,
+        )
+        return 1
+    if not Path(args.template).is_file():
+        print(f"no template at {args.template}: run from the project folder or pass --template", file=sys.stderr)
+        return 2
+    if args.detach:
+        return _detach(args, state_dir)
+
+    def announce(runtime: Any) -> None:
+        print(f"MaaS local runtime ready in {runtime.ready_seconds} s")
+        print(f"  gateway       {runtime.gateway.url}")
+        print(f"  AWS endpoint  {runtime.endpoint}")
+        print(f"  credentials   {runtime.state_dir / 'local.env'}  (MAAS_URL, MAAS_API_KEY, AWS_ENDPOINT_URL)")
+        print("Press Ctrl-C to stop everything.", flush=True)
+
+    try:
+        return run_foreground(_runtime_config(args), on_ready=announce)
+    except (RuntimeStartError, TemplateError) as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        return 1
+
+
+def _detach(args: argparse.Namespace, state_dir: Path) -> int:
+    from maas.local import state
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "logs").mkdir(exist_ok=True)
+    log_path = state_dir / "logs" / "runtime.log"
+    argv = [a for a in sys.argv[1:] if a not in ("--detach", "-d")]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "maas.cli.main", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + args.ready_timeout
+    while time.monotonic() < deadline:
+        current = state.read_state(state_dir)
+        if current and current.get("status") == "ready" and current.get("pid") == process.pid:
+            _print_status(current, state_dir)
+            return 0
+        if process.poll() is not None:
+            print(f"the local runtime exited while starting; its log ({log_path}) ends:", file=sys.stderr)
+            print("".join(log_path.read_text(errors="replace").splitlines(True)[-15:]), file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    process.terminate()
+    print(f"the local runtime was not ready within {args.ready_timeout} s; see {log_path}", file=sys.stderr)
+    return 1
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    from maas.local import state
+
+    state_dir = Path(args.state_dir)
+    current = state.running_state(state_dir)
+    if not current:
+        print("MaaS local runtime is not running (start it with: maas local up)")
+        return 3
+    _print_status(current, state_dir)
+    return 0
+
+
+def cmd_local_down(args: argparse.Namespace) -> int:
+    from maas.local import state
+
+    state_dir = Path(args.state_dir)
+    current = state.running_state(state_dir)
+    if not current:
+        print("MaaS local runtime is not running")
+        return 0
+    pid = int(current["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while state.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if state.pid_alive(pid):
+        children = [p for pids in current.get("functions", {}).values() for p in pids]
+        children.append(current.get("emulator", {}).get("pid") or 0)
+        for child in [pid, *children]:
+            if child and state.pid_alive(child):
+                os.kill(child, signal.SIGKILL)
+        (state_dir / state.STATE_FILE).unlink(missing_ok=True)
+        print(f"MaaS local runtime (pid {pid}) did not stop in time and was killed")
+        return 0
+    print(f"MaaS local runtime (pid {pid}) stopped")
+    return 0
+
+
+# --- API commands ---------------------------------------------------------------------------------------------
+def _client(args: argparse.Namespace) -> MaasClient:
+    return MaasClient(args.url, args.api_key)
+
+
+def cmd_tenants_create(args: argparse.Namespace) -> int:
+    _print_json(_client(args).create_tenant(args.tenant_id, args.name or args.tenant_id))
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    created = _client(args).create_key(args.tenant_id, scopes, args.description)
+    _print_json(created)
+    print("Store the api_key now: it is not shown again.", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    _table(_client(args).list_keys(args.tenant_id), ["key_id", "scopes", "description", "created_at", "revoked_at"])
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    _client(args).revoke_key(args.tenant_id, args.key_id)
+    print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_models_create(args: argparse.Namespace) -> int:
+    _print_json(_client(args).create_model(args.name, args.framework, args.description))
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    _table(_client(args).list_models(), ["name", "framework", "created_at", "description"])
+    return 0
+
+
+def cmd_models_show(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.version is not None:
+        version = client.get_version(args.name, args.version)
+        _print_json(version)
+        return 0
+    model = client.get_model(args.name)
+    model["versions"] = client.list_versions(args.name)
+    _print_json(model)
+    return 0
+
+
+def cmd_models_register(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    client = _client(args)
+    version = client.register(args.name, path, wait=args.wait, progress=True)
+    print(f"{args.name} version {version['version']}: {version['status']}")
+    if version["status"] == "READY":
+        print(f"  sha256  {version['sha256']}  ({version['size_bytes']} bytes)")
+        print_signature(version)
+    elif version["status"] == "FAILED":
+        print(f"  reason: {version.get('failure_reason')}")
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maas", description="MaaS: serverless Model-as-a-Service")
+    parser.add_argument("--url", help="API base URL (default: MAAS_URL, then .maas/local.env)")
+    parser.add_argument("--api-key", help="API key (default: MAAS_API_KEY, then .maas/local.env)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="the local runtime").add_subparsers(dest="action", required=True)
+    up = local.add_parser("up", help="start the platform on this machine (foreground; Ctrl-C stops it)")
+    up.add_argument("--detach", "-d", action="store_true", help="run in the background and return when ready")
+    up.add_argument("--template", default="template.yaml")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=3000, help="gateway port")
+    up.add_argument("--aws-port", type=int, default=4566, help="moto server port")
+    up.add_argument("--aws-endpoint", help="use this emulator (e.g. LocalStack) instead of starting moto")
+    up.add_argument("--parameter-overrides", nargs="*", metavar="KEY=VALUE", help="template parameters")
+    up.add_argument("--max-instances", type=int, default=4, help="instances per function at most")
+    up.add_argument("--ready-timeout", type=float, default=60, help=argparse.SUPPRESS)
+    up.set_defaults(func=cmd_local_up)
+    for name, func, text in (("status", cmd_local_status, "what runs"), ("down", cmd_local_down, "stop it all")):
+        p = local.add_parser(name, help=text)
+        p.set_defaults(func=func)
+    for p in local.choices.values():
+        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where state, logs and local.env live")
+
+    tenants = sub.add_parser("tenants", help="tenants (operator)").add_subparsers(dest="action", required=True)
+    p = tenants.add_parser("create")
+    p.add_argument("tenant_id")
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_tenants_create)
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    p = keys.add_parser("create")
+    p.add_argument("tenant_id")
+    p.add_argument("--scopes", default="publish,invoke,read", help="comma-separated: admin,publish,invoke,read")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("list")
+    p.add_argument("tenant_id")
+    p.set_defaults(func=cmd_keys_list)
+    p = keys.add_parser("revoke")
+    p.add_argument("tenant_id")
+    p.add_argument("key_id")
+    p.set_defaults(func=cmd_keys_revoke)
+
+    models = sub.add_parser("models", help="models and versions").add_subparsers(dest="action", required=True)
+    p = models.add_parser("create")
+    p.add_argument("name")
+    p.add_argument("--framework", default="onnx")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=cmd_models_create)
+    p = models.add_parser("register", help="upload a model file as a new version")
+    p.add_argument("name")
+    p.add_argument("file")
+    p.add_argument("--wait", action="store_true", help="wait for READY or FAILED and print the signature")
+    p.set_defaults(func=cmd_models_register)
+    p = models.add_parser("list")
+    p.set_defaults(func=cmd_models_list)
+    p = models.add_parser("show")
+    p.add_argument("name")
+    p.add_argument("--version", type=int)
+    p.set_defaults(func=cmd_models_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ApiError as error:
+        print(f"error: {error.message} ({error.code}, HTTP {error.status})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

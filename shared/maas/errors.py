@@ -1,0 +1,79 @@
+"""Domain errors. Each carries its HTTP status; the API maps them to responses in one place.
+
+As in KServe's ``errors.py``: the docstring of each error names its status code. Code never matches on
+message strings: it catches the class.
+"""
+
+from __future__ import annotations
+
+
+class MaasError(Exception):
+    """Base of every error the platform reports to a client. 500."""
+
+    status: int = 500
+    code: str = "INTERNAL"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def to_body(self) -> dict[str, str]:
+        return {"error": self.message, "code": self.code}
+
+
+class InvalidRequestError(MaasError):
+    """The request is malformed or does not fit the contract. 400."""
+
+    status = 400
+    code = "INVALID_REQUEST"
+
+
+class UnauthenticatedError(MaasError):
+    """No API key, or one that is unknown or revoked. 401."""
+
+    status = 401
+    code = "UNAUTHENTICATED"
+
+
+class ForbiddenError(MaasError):
+    """The key is valid but lacks the scope the route needs. 403."""
+
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFoundError(MaasError):
+    """Unknown, or not the caller's: another tenant's objects are reported exactly like missing ones. 404."""
+
+    status = 404
+    code = "NOT_FOUND"
+
+
+class ConflictError(MaasError):
+    """The object exists already or is in a state that forbids the change. 409."""
+
+    status = 409
+    code = "CONFLICT"
+
+
+class PayloadTooLargeError(MaasError):
+    """The request or artifact is over the size limit. 413."""
+
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class NotReadyError(MaasError):
+    """The object exists but cannot serve yet; the response carries ``Retry-After``. 503."""
+
+    status = 503
+    code = "NOT_READY"
+
+
+class ArtifactRejectedError(Exception):
+    """An uploaded artifact failed validation. Not an HTTP error: the version becomes FAILED with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

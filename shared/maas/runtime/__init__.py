@@ -1,0 +1,1 @@
+"""Model runtimes: loading artifacts into sessions, reading their signatures, running them."""

@@ -1,0 +1,37 @@
+"""One settings model per function, read from the environment once at cold start.
+
+A missing or malformed variable fails the cold start loudly instead of the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T", bound="FunctionSettings")
+
+
+class FunctionSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_env(cls: type[T]) -> T:
+        return cls.model_validate(dict(os.environ))
+
+
+class AuthorizerSettings(FunctionSettings):
+    registry_table: str = Field(alias="REGISTRY_TABLE")
+
+
+class ControlPlaneSettings(FunctionSettings):
+    registry_table: str = Field(alias="REGISTRY_TABLE")
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+    upload_expires_in: int = Field(default=900, alias="UPLOAD_URL_EXPIRES_SECONDS", gt=0, le=7 * 24 * 3600)
+
+
+class ValidatorSettings(FunctionSettings):
+    registry_table: str = Field(alias="REGISTRY_TABLE")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+    max_artifact_bytes: int = Field(alias="MAX_ARTIFACT_BYTES", gt=0)
