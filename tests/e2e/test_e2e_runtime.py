@@ -1,0 +1,225 @@
+"""The local runtime as a user drives it: up, status, a second up, down, Ctrl-C, another emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import requests
+
+from maas.local.state import pid_alive, read_env, read_state
+
+from e2e_helpers import ROOT, Platform, free_port, maas_cli
+
+
+def test_status_lists_processes_and_urls(platform: Platform) -> None:
+    status = maas_cli("local", "status", "--state-dir", str(platform.state_dir))
+
+    assert status.returncode == 0
+    assert platform.url in status.stdout
+    assert platform.env["AWS_ENDPOINT_URL"] in status.stdout
+    state = read_state(platform.state_dir)
+    assert state is not None
+    assert state["status"] == "ready"
+    assert set(state["functions"]) == {"AuthorizerFunction", "ControlPlaneFunction", "ValidateModelFunction"}
+    pids = [p for ps in state["functions"].values() for p in ps]
+    assert len(set(pids)) == len(pids) >= 3, "each function runs in its own process"
+    assert state["pid"] not in pids
+    for pid in pids:
+        assert str(pid) in status.stdout
+        assert pid_alive(pid)
+    print(f"maas local up was ready in {state['ready_seconds']} s")
+
+
+def test_local_env_has_what_clients_need(platform: Platform) -> None:
+    env = read_env(platform.state_dir / "local.env")
+    assert env["MAAS_URL"].startswith("http://127.0.0.1:")
+    assert env["MAAS_API_KEY"].startswith("mk_admin_")
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert oct((platform.state_dir / "local.env").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_second_up_says_it_is_running(platform: Platform) -> None:
+    again = maas_cli(
+        "local",
+        "up",
+        "--detach",
+        "--state-dir",
+        str(platform.state_dir),
+        "--port",
+        str(free_port()),
+        "--aws-port",
+        str(free_port()),
+    )
+    assert again.returncode == 1
+    assert "already running" in again.stderr
+    assert "maas local down" in again.stderr
+    assert requests.get(platform.url + "/v1/models", timeout=10).status_code == 401  # still serving
+
+
+def test_status_when_nothing_runs(tmp_path: Path) -> None:
+    status = maas_cli("local", "status", "--state-dir", str(tmp_path))
+    assert status.returncode == 3
+    assert "not running" in status.stdout
+
+
+def test_busy_port_is_reported_clearly(tmp_path: Path, platform: Platform) -> None:
+    busy = platform.url.rsplit(":", 1)[1]
+    result = maas_cli("local", "up", "--state-dir", str(tmp_path), "--port", busy, "--aws-port", str(free_port()))
+    assert result.returncode == 1
+    assert f"port {busy}" in result.stderr
+    assert "in use" in result.stderr
+
+
+def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "maas.cli.main",
+            "local",
+            "up",
+            "--state-dir",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+            "--aws-port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        state = None
+        while time.monotonic() < deadline:
+            state = read_state(tmp_path)
+            if state and state.get("status") == "ready":
+                break
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            time.sleep(0.1)
+        assert state
+        assert state["status"] == "ready"
+        children = [state["emulator"]["pid"], *(p for ps in state["functions"].values() for p in ps)]
+        env = read_env(tmp_path / "local.env")
+        assert requests.get(env["MAAS_URL"] + "/v1/models", timeout=10).status_code == 401
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = process.stdout.read() if process.stdout else ""
+    assert "Press Ctrl-C to stop everything" in output
+    deadline = time.monotonic() + 10
+    while any(pid_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in children if pid_alive(p)]
+    assert read_state(tmp_path) is None
+
+
+def test_aws_endpoint_provisions_on_another_emulator(tmp_path: Path) -> None:
+    """--aws-endpoint: an emulator the user already runs (here a second moto server) is used, not started."""
+    port = free_port()
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        up = maas_cli(
+            "local",
+            "up",
+            "--detach",
+            "--state-dir",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+            "--aws-endpoint",
+            endpoint,
+        )
+        assert up.returncode == 0, up.stderr
+        assert "(external)" in up.stdout
+        env = read_env(tmp_path / "local.env")
+        assert env["AWS_ENDPOINT_URL"] == endpoint
+        created = requests.post(
+            env["MAAS_URL"] + "/v1/tenants",
+            json={"tenant_id": "ext", "name": "x"},
+            headers={"Authorization": f"Bearer {env['MAAS_API_KEY']}"},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+
+        assert maas_cli("local", "down", "--state-dir", str(tmp_path)).returncode == 0
+        assert emulator.poll() is None, "down must not stop an emulator it did not start"
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert env["MAAS_RESOURCE_RegistryTable"] in ddb.list_tables()["TableNames"]
+    finally:
+        maas_cli("local", "down", "--state-dir", str(tmp_path))
+        emulator.terminate()
+        emulator.wait(10)
+
+
+def test_down_when_nothing_runs(tmp_path: Path) -> None:
+    result = maas_cli("local", "down", "--state-dir", str(tmp_path))
+    assert result.returncode == 0
+    assert "not running" in result.stdout
+
+
+def test_cli_drives_the_api(platform: Platform, make_tenant, models_dir: Path) -> None:
+    tenant = make_tenant("admin")
+    env = {"MAAS_URL": platform.url, "MAAS_API_KEY": tenant["admin"]}
+
+    registered = maas_cli("models", "register", "cli-model", str(models_dir / "tiny.onnx"), "--wait", env=env)
+    assert registered.returncode == 0, registered.stderr
+    assert "cli-model version 1: READY" in registered.stdout
+    assert "input   input" in registered.stdout
+    assert "[-1, 16]" in registered.stdout
+
+    listed = maas_cli("models", "list", env=env)
+    assert "cli-model" in listed.stdout
+    shown = maas_cli("models", "show", "cli-model", "--version", "1", env=env)
+    assert '"status": "READY"' in shown.stdout
+    created = maas_cli("keys", "create", tenant.tenant_id, "--scopes", "read", env=env)
+    assert created.returncode == 0
+    assert f"mk_{tenant.tenant_id}_" in created.stdout
+
+    bad = maas_cli("models", "show", "no-such", env=env)
+    assert bad.returncode == 1
+    assert "NOT_FOUND" in bad.stderr
+    denied = maas_cli("tenants", "create", "nope", env=env)
+    assert denied.returncode == 1
+    assert "FORBIDDEN" in denied.stderr
+
+
+def test_cli_reads_local_env(platform: Platform) -> None:
+    """Without MAAS_URL / MAAS_API_KEY the CLI finds .maas/local.env above the working folder."""
+    folder = platform.state_dir.parent / "project"
+    (folder / ".maas").mkdir(parents=True, exist_ok=True)
+    (folder / ".maas" / "local.env").write_text((platform.state_dir / "local.env").read_text())
+    env = {k: v for k, v in os.environ.items() if k not in ("MAAS_URL", "MAAS_API_KEY")}
+    result = subprocess.run(
+        [sys.executable, "-m", "maas.cli.main", "models", "list"],
+        cwd=folder,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "NAME" in result.stdout

@@ -1,0 +1,83 @@
+"""The local runtime's function pools: own processes, scale-out under overlap, crashes, timeouts."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from maas.local.functions import FunctionPool, InvocationError
+from maas.local.provision import FunctionSpec
+
+HANDLER = '''
+import os, time
+STARTED = os.getpid()
+
+def lambda_handler(event, context):
+    if event.get("crash"):
+        os._exit(3)
+    if event.get("raise"):
+        raise ValueError("asked to fail")
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "env": os.environ.get("GREETING"), "request_id": context.aws_request_id,
+            "remaining_ms": context.get_remaining_time_in_millis(), "function": context.function_name}
+'''
+
+
+@pytest.fixture
+def pool(tmp_path: Path):
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text(HANDLER)
+    spec = FunctionSpec("EchoFunction", "maas-Echo", "app.lambda_handler", code, {"GREETING": "hello"}, timeout=2)
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)}
+    pool = FunctionPool(spec, env, tmp_path, max_instances=3)
+    yield pool
+    pool.close()
+
+
+def test_runs_in_its_own_process_with_its_environment(pool: FunctionPool) -> None:
+    result = pool.invoke({})
+    assert result["pid"] != os.getpid()
+    assert result["env"] == "hello"
+    assert result["function"] == "maas-Echo"
+    assert 0 < result["remaining_ms"] <= 2000
+    assert pool.invoke({})["pid"] == result["pid"], "a warm instance serves the next request"
+
+
+def test_scales_out_when_requests_overlap_up_to_the_limit(pool: FunctionPool) -> None:
+    pool.warm()
+    with ThreadPoolExecutor(5) as executor:
+        pids = {r["pid"] for r in executor.map(lambda _: pool.invoke({"sleep": 0.8}), range(5))}
+    assert 2 <= len(pids) <= 3
+    assert len(pool.pids) <= 3
+
+
+def test_an_exception_is_reported_and_the_instance_survives(pool: FunctionPool) -> None:
+    first = pool.invoke({})["pid"]
+    with pytest.raises(InvocationError) as raised:
+        pool.invoke({"raise": True})
+    assert raised.value.kind == "ValueError"
+    assert "asked to fail" in raised.value.message
+    assert pool.invoke({})["pid"] == first
+
+
+def test_a_crash_is_reported_and_a_new_instance_serves(pool: FunctionPool) -> None:
+    first = pool.invoke({})["pid"]
+    with pytest.raises(InvocationError) as raised:
+        pool.invoke({"crash": True})
+    assert raised.value.kind == "Crash"
+    assert pool.invoke({})["pid"] != first
+
+
+def test_a_timeout_kills_the_instance(pool: FunctionPool) -> None:
+    started = time.monotonic()
+    with pytest.raises(InvocationError) as raised:
+        pool.invoke({"sleep": 10})
+    assert raised.value.kind == "Timeout"
+    assert time.monotonic() - started < 8
+    assert pool.invoke({})["env"] == "hello"
