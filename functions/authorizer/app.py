@@ -1,6 +1,7 @@
 """Lambda authorizer for the HTTP API: API key -> tenant and scopes."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.authorizer import authorize
 from maas.observability import logger, metrics, tracer

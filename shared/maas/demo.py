@@ -32,7 +32,7 @@ def _free_port(preferred: int) -> int:
 
 
 def _maas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "maas.cli.main", *args], text=True, capture_output=True)
+    return subprocess.run([sys.executable, "-m", "maas.cli.main", *args], check=False, text=True, capture_output=True)
 
 
 def step(text: str) -> None:
@@ -44,9 +44,7 @@ def main() -> int:
     step("Starting the local runtime (moto server, gateway, functions) from template.yaml")
     _maas("local", "down", "--state-dir", str(STATE_DIR))  # a demo interrupted earlier
     gateway, aws = _free_port(3000), _free_port(4566)
-    up = _maas(
-        "local", "up", "--detach", "--state-dir", str(STATE_DIR), "--port", str(gateway), "--aws-port", str(aws)
-    )
+    up = _maas("local", "up", "--detach", "--state-dir", str(STATE_DIR), "--port", str(gateway), "--aws-port", str(aws))
     print(up.stdout or up.stderr, end="")
     if up.returncode != 0:
         return 1
@@ -72,7 +70,7 @@ def run_demo() -> int:
     from maas.modelkit import export_onnx, train_digits_classifier
 
     t0 = time.perf_counter()
-    model, x_test, y_test = train_digits_classifier()
+    model, x_test, _y_test = train_digits_classifier()
     print(f"trained in {time.perf_counter() - t0:.1f} s; {len(x_test)} held-out digits kept for later")
 
     with tempfile.TemporaryDirectory() as tmp:

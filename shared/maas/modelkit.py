@@ -5,6 +5,7 @@ Nothing is downloaded: models are built here, and the demo trains on scikit-lear
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def mlp(sizes: list[int], seed: int = 0) -> Any:
 
     torch.manual_seed(seed)
     layers: list[Any] = []
-    for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
@@ -55,9 +56,7 @@ def export_mlp(path: str | Path, sizes: list[int], seed: int = 0) -> Path:
     """An MLP exported to ONNX with input ``input`` [-1, sizes[0]] and output ``logits`` [-1, sizes[-1]]."""
     import torch
 
-    return export_onnx(
-        mlp(sizes, seed), torch.zeros(1, sizes[0]), path, input_names=["input"], output_names=["logits"]
-    )
+    return export_onnx(mlp(sizes, seed), torch.zeros(1, sizes[0]), path, input_names=["input"], output_names=["logits"])
 
 
 def train_digits_classifier(seed: int = 0, epochs: int = 30) -> tuple[Any, Any, Any]:
