@@ -26,7 +26,12 @@ def test_status_lists_processes_and_urls(platform: Platform) -> None:
     state = read_state(platform.state_dir)
     assert state is not None
     assert state["status"] == "ready"
-    assert set(state["functions"]) == {"AuthorizerFunction", "ControlPlaneFunction", "ValidateModelFunction"}
+    assert set(state["functions"]) == {
+        "AuthorizerFunction",
+        "ControlPlaneFunction",
+        "InferenceFunction",
+        "ValidateModelFunction",
+    }
     pids = [p for ps in state["functions"].values() for p in ps]
     assert len(set(pids)) == len(pids) >= 3, "each function runs in its own process"
     assert state["pid"] not in pids

@@ -1,0 +1,177 @@
+"""Serving registered ONNX versions: resolve the version, check the request, run, encode.
+
+Registry lookups go through a short in-memory cache; sessions through ``ModelCache``. A warm request makes no
+call to DynamoDB or S3.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from maas.domain import Model, ModelVersion, Principal, Scope, VersionStatus
+from maas.errors import InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError
+from maas.inference.cache import ModelCache
+from maas.inference.checks import check_request
+from maas.inference.protocol import encode_response, parse_request
+from maas.ports import RegistryStore
+from maas.tenants import require
+
+PLATFORM = "onnxruntime_onnx"
+RETRY_AFTER_SECONDS = "2"
+T = TypeVar("T")
+
+
+class TtlCache:
+    """A small time-bounded memo for registry reads."""
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._items: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any, load: Callable[[], T], *, keep: Callable[[T], bool] = lambda _: True) -> T:
+        now = self._clock()
+        hit = self._items.get(key)
+        if hit is not None and hit[0] > now:
+            value: T = hit[1]
+            return value
+        value = load()
+        if self._ttl > 0 and keep(value):
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[key] = (now + self._ttl, value)
+        return value
+
+
+class VersionResolver:
+    """Which version serves a request: an explicit number, or the newest READY one."""
+
+    def __init__(self, store: RegistryStore, ttl_seconds: float) -> None:
+        self._store = store
+        self._cache = TtlCache(ttl_seconds)
+
+    def model(self, tenant_id: str, name: str) -> Model:
+        model = self._cache.get(
+            ("model", tenant_id, name), lambda: self._store.get_model(tenant_id, name), keep=lambda m: m is not None
+        )
+        if model is None:
+            raise NotFoundError(f"model '{name}' not found")
+        return model
+
+    def versions(self, tenant_id: str, name: str) -> list[ModelVersion]:
+        self.model(tenant_id, name)
+        return self._cache.get(("versions", tenant_id, name), lambda: self._store.list_versions(tenant_id, name))
+
+    def resolve(self, tenant_id: str, name: str, version: str | None) -> ModelVersion:
+        if version is None:
+            versions = self.versions(tenant_id, name)
+            ready = [v for v in versions if v.status == VersionStatus.READY]
+            if ready:
+                return max(ready, key=lambda v: v.version)
+            if any(v.status == VersionStatus.PENDING_UPLOAD for v in versions):
+                raise NotReadyError(
+                    f"model '{name}' has no READY version yet", headers={"Retry-After": RETRY_AFTER_SECONDS}
+                )
+            raise NotFoundError(f"model '{name}' has no READY version")
+        if not version.isdigit() or int(version) < 1:
+            raise NotFoundError(f"version '{version}' of model '{name}' not found")
+        number = int(version)
+        self.model(tenant_id, name)
+        found = self._cache.get(
+            ("version", tenant_id, name, number),
+            lambda: self._store.get_version(tenant_id, name, number),
+            keep=lambda v: v is not None and v.status == VersionStatus.READY,
+        )
+        if found is None:
+            raise NotFoundError(f"version {number} of model '{name}' not found")
+        if found.status == VersionStatus.PENDING_UPLOAD:
+            raise NotReadyError(
+                f"version {number} of model '{name}' is not READY yet ({found.status})",
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        if found.status != VersionStatus.READY:
+            raise NotFoundError(f"version {number} of model '{name}' is {found.status} and cannot serve")
+        return found
+
+
+@dataclass(frozen=True)
+class InferenceLimits:
+    max_request_bytes: int = 6 * 1024 * 1024
+    max_response_bytes: int = 6 * 1024 * 1024
+
+
+def _io_metadata(version: ModelVersion) -> dict[str, Any]:
+    signature = version.signature
+    if signature is None:
+        return {"inputs": [], "outputs": []}
+    return {
+        "inputs": [spec.model_dump() for spec in signature.inputs],
+        "outputs": [spec.model_dump() for spec in signature.outputs],
+    }
+
+
+class InferenceService:
+    def __init__(self, resolver: VersionResolver, cache: ModelCache, limits: InferenceLimits | None = None) -> None:
+        self.resolver = resolver
+        self.cache = cache
+        self.limits = limits or InferenceLimits()
+
+    def model_metadata(self, principal: Principal, name: str, version: str | None) -> dict[str, Any]:
+        require(principal, Scope.READ)
+        resolved = self.resolver.resolve(principal.tenant_id, name, version)
+        versions = [v for v in self.resolver.versions(principal.tenant_id, name) if v.status == VersionStatus.READY]
+        return {
+            "name": name,
+            "versions": [str(resolved.version)] if version else [str(v.version) for v in versions],
+            "platform": PLATFORM,
+            **_io_metadata(resolved),
+        }
+
+    def model_ready(self, principal: Principal, name: str, version: str | None) -> dict[str, Any]:
+        require(principal, Scope.READ)
+        resolved = self.resolver.resolve(principal.tenant_id, name, version)
+        return {"name": name, "version": str(resolved.version), "ready": True}
+
+    def infer(
+        self, principal: Principal, name: str, version: str | None, body: bytes, header_length: int | None
+    ) -> tuple[bytes, int | None]:
+        """Run one OIP v2 infer request; returns the response body and its JSON header length if binary."""
+        require(principal, Scope.INVOKE)
+        if len(body) > self.limits.max_request_bytes:
+            raise PayloadTooLargeError(
+                f"the request is {len(body)} bytes; the limit is {self.limits.max_request_bytes}"
+            )
+        resolved = self.resolver.resolve(principal.tenant_id, name, version)
+        signature = resolved.signature
+        if signature is None:  # READY versions always carry one
+            raise NotFoundError(f"version {resolved.version} of model '{name}' has no signature")
+        request = parse_request(body, header_length)
+        feeds = check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
+        session = self.cache.session(resolved)
+        outputs = request.outputs
+        names = [o.name for o in outputs] if outputs is not None else [s.name for s in signature.outputs]
+        binary = {o.name: o.binary for o in outputs} if outputs is not None else {}
+        try:
+            results = session.run(names, feeds)
+        except Exception as exc:  # onnxruntime raises untyped errors for inputs it cannot take
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
+        datatypes = {spec.name: spec.datatype for spec in signature.outputs}
+        encoded, header = encode_response(
+            name,
+            str(resolved.version),
+            request.id,
+            [
+                (n, datatypes[n], array, binary.get(n, request.binary_outputs))
+                for n, array in zip(names, results, strict=True)
+            ],
+        )
+        if len(encoded) > self.limits.max_response_bytes:
+            raise PayloadTooLargeError(
+                f"the response would be {len(encoded)} bytes, over the {self.limits.max_response_bytes} byte limit; "
+                "send fewer rows, or ask for binary outputs"
+            )
+        return encoded, header
