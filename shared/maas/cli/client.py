@@ -137,6 +137,17 @@ class MaasClient:
     def list_versions(self, name: str) -> Any:
         return self.request("GET", f"/v1/models/{name}/versions")["versions"]
 
+    # --- inference ------------------------------------------------------------------------------------------
+    def _v2_path(self, name: str, version: str | int | None) -> str:
+        return f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "")
+
+    def model_metadata(self, name: str, version: str | int | None = None) -> Any:
+        return self.request("GET", self._v2_path(name, version))
+
+    def infer(self, name: str, request: dict[str, Any], version: str | int | None = None) -> Any:
+        """One Open Inference Protocol v2 infer request (JSON); returns the response document."""
+        return self.request("POST", self._v2_path(name, version) + "/infer", request)
+
     def upload(self, upload: dict[str, Any], path: Path, progress: Callable[[int], None] | None = None) -> None:
         size = path.stat().st_size
         with path.open("rb") as f:

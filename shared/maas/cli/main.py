@@ -244,6 +244,45 @@ def cmd_models_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_inputs(items: list[str], metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """``name=1,2,3`` -> an OIP input, shaped by the model's signature (one free dimension is inferred)."""
+    specs = {spec["name"]: spec for spec in metadata["inputs"]}
+    inputs = []
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in specs:
+            raise SystemExit(f"--input takes NAME=v1,v2,...; the model's inputs are {', '.join(specs)}")
+        spec = specs[name]
+        values: list[Any] = [v.strip() for v in text.split(",") if v.strip()]
+        if spec["datatype"] == "BOOL":
+            values = [v.lower() in ("1", "true", "yes") for v in values]
+        elif spec["datatype"] != "BYTES":
+            values = [float(v) if spec["datatype"].startswith("FP") else int(v) for v in values]
+        fixed = 1
+        for dim in spec["shape"]:
+            fixed *= dim if dim > 0 else 1
+        free = [i for i, dim in enumerate(spec["shape"]) if dim < 0]
+        shape = [dim if dim > 0 else 1 for dim in spec["shape"]]
+        if free:
+            shape[free[0]] = max(1, len(values) // fixed)
+        inputs.append({"name": name, "shape": shape, "datatype": spec["datatype"], "data": values})
+    return inputs
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.json:
+        text = sys.stdin.read() if args.json == "-" else Path(args.json).read_text()
+        request = json.loads(text)
+    elif args.input:
+        request = {"inputs": _parse_inputs(args.input, client.model_metadata(args.name, args.version))}
+    else:
+        print("give the request with --json FILE, or inputs with --input NAME=v1,v2,...", file=sys.stderr)
+        return 2
+    _print_json(client.infer(args.name, request, args.version))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maas", description="MaaS: serverless Model-as-a-Service")
     parser.add_argument("--url", help="API base URL (default: MAAS_URL, then .maas/local.env)")
@@ -305,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--version", type=int)
     p.set_defaults(func=cmd_models_show)
+    p = sub.add_parser("infer", help="run an Open Inference Protocol v2 infer request")
+    p.add_argument("name")
+    p.add_argument("--version", help="a version number (default: the newest READY version)")
+    p.add_argument("--json", help="file with the OIP v2 request body ('-' for stdin)")
+    p.add_argument("--input", action="append", metavar="NAME=V1,V2,...", help="an input's values, row-major")
+    p.set_defaults(func=cmd_infer)
     return parser
 
 
