@@ -3,18 +3,18 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.adapters.dynamodb import DynamoRegistryStore
-from maas.authorizer import authorize
-from maas.observability import logger, metrics, tracer
+from maas.authorizer import Authorizer
+from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import AuthorizerSettings
 from maas.tenants import Tenants
 
 settings = AuthorizerSettings.from_env()
-tenants = Tenants(DynamoRegistryStore(settings.registry_table))
+authorizer = Authorizer(Tenants(DynamoRegistryStore(settings.registry_table)), settings.auth_cache_seconds)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@capture_lambda_handler()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    return authorize(tenants, headers)
+    return authorizer.authorize(headers)

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.s3 import S3BlobStore
 from maas.api.control_plane import ControlPlane, create_app
-from maas.observability import logger, metrics, tracer
+from maas.observability import capture_lambda_handler, logger, metrics
 from maas.registry import Registry
 from maas.settings import ControlPlaneSettings
 from maas.tenants import Tenants
@@ -28,6 +28,6 @@ app = create_app(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@capture_lambda_handler()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
-from maas.observability import logger, metrics, tracer
+from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import ValidatorSettings
 from maas.validation import ArtifactValidator, ValidationSettings
 
@@ -23,7 +23,7 @@ validator = ArtifactValidator(
 
 @logger.inject_lambda_context(correlation_id_path='Records[0].responseElements."x-amz-request-id"')
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@capture_lambda_handler()
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> None:
     for record in event.records:

@@ -23,6 +23,7 @@ class FunctionSettings(BaseModel):
 
 class AuthorizerSettings(FunctionSettings):
     registry_table: str = Field(alias="REGISTRY_TABLE")
+    auth_cache_seconds: float = Field(default=0, alias="AUTH_CACHE_SECONDS", ge=0, le=3600)
 
 
 class ControlPlaneSettings(FunctionSettings):

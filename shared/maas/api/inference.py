@@ -1,23 +1,28 @@
 """The Open Inference Protocol v2 routes (KServe / Triton REST) under /v2.
 
-Bodies are OIP documents, optionally with binary tensors, so they are decoded by ``maas.inference.protocol``
-rather than by pydantic validation; errors still leave through the one exception handler.
+API Gateway has already matched the route: the event's ``routeKey`` names it and ``pathParameters`` carry its
+values. So this API dispatches on ``routeKey`` with one dictionary lookup instead of a resolver's regular
+expressions and event wrappers, which cost more than the whole rest of a small model's request (see
+benchmarks/infer_overhead.py). Bodies are OIP documents, optionally with binary tensors, decoded by
+``maas.inference.protocol``; errors leave through ``maas.api.responses.error_result``, like everywhere else.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from typing import Any
 
 from maas.api.auth import principal_from_context
-from maas.api.responses import install_error_handlers
+from maas.api.responses import error_result
 from maas.domain import Principal
-from maas.errors import InvalidRequestError
+from maas.errors import InvalidRequestError, NotFoundError
 from maas.inference.protocol import HEADER_LENGTH
 from maas.inference.service import InferenceService
+from maas.observability import logger
 
 try:
     VERSION = package_version("maas")
@@ -25,75 +30,82 @@ except PackageNotFoundError:  # running from a folder, not installed
     VERSION = "0.0.0"
 
 SERVER_METADATA = {"name": "maas", "version": VERSION, "extensions": ["binary_tensor_data"]}
+Result = dict[str, Any]
 
 
-def _json(body: object, status: int = 200) -> Response[object]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json(body: object, status: int = 200) -> Result:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
 
-def create_app(service: InferenceService) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver()
-    install_error_handlers(app)
+def _principal(event: dict[str, Any]) -> Principal:
+    authorizer = event.get("requestContext", {}).get("authorizer") or {}
+    return principal_from_context(authorizer.get("lambda"))
 
-    def principal() -> Principal:
-        return principal_from_context(app.current_event.request_context.authorizer.get_lambda)
 
-    def request_body() -> tuple[bytes, int | None]:
-        event = app.current_event.raw_event
-        body = event.get("body") or ""
-        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
-        header = app.current_event.headers.get(HEADER_LENGTH)
-        if header is None:
-            return raw, None
+def _body(event: dict[str, Any]) -> tuple[str | bytes, int | None]:
+    body = event.get("body") or ""
+    raw: str | bytes = base64.b64decode(body) if event.get("isBase64Encoded") else body
+    header = (event.get("headers") or {}).get(HEADER_LENGTH)
+    if header is None:
+        return raw, None
+    try:
+        return raw, int(header)
+    except ValueError:
+        raise InvalidRequestError("Inference-Header-Content-Length must be an integer") from None
+
+
+class OipApi:
+    def __init__(self, service: InferenceService) -> None:
+        self.service = service
+        self.routes: dict[str, Callable[[dict[str, Any], dict[str, str]], Result]] = {
+            "GET /v2/health/live": lambda event, params: _json({"live": True}),
+            "GET /v2/health/ready": lambda event, params: _json({"ready": True}),
+            "GET /v2": self.server_metadata,
+            "GET /v2/models/{name}": self.model_metadata,
+            "GET /v2/models/{name}/versions/{version}": self.model_metadata,
+            "GET /v2/models/{name}/ready": self.model_ready,
+            "GET /v2/models/{name}/versions/{version}/ready": self.model_ready,
+            "POST /v2/models/{name}/infer": self.infer,
+            "POST /v2/models/{name}/versions/{version}/infer": self.infer,
+        }
+
+    def handle(self, event: dict[str, Any]) -> Result:
+        route = self.routes.get(event.get("routeKey", ""))
         try:
-            return raw, int(header)
-        except ValueError:
-            raise InvalidRequestError("Inference-Header-Content-Length must be an integer") from None
+            if route is None:
+                raise NotFoundError(f"no route for {event.get('routeKey')}")
+            return route(event, event.get("pathParameters") or {})
+        except Exception as exc:
+            return error_result(exc)
 
-    def infer(name: str, version: str | None) -> Response[object]:
-        body, header_length = request_body()
-        encoded, json_length = service.infer(principal(), name, version, body, header_length)
-        if json_length is None:
-            return Response(200, content_types.APPLICATION_JSON, encoded.decode("utf-8"))
-        return Response(
-            200, "application/octet-stream", encoded, headers={"Inference-Header-Content-Length": str(json_length)}
-        )
-
-    @app.get("/v2/health/live")
-    def handle_live() -> Response[object]:
-        return _json({"live": True})
-
-    @app.get("/v2/health/ready")
-    def handle_ready() -> Response[object]:
-        return _json({"ready": True})
-
-    @app.get("/v2")
-    def handle_server_metadata() -> Response[object]:
-        principal()
+    def server_metadata(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        _principal(event)
         return _json(SERVER_METADATA)
 
-    @app.get("/v2/models/<name>")
-    def handle_model_metadata(name: str) -> Response[object]:
-        return _json(service.model_metadata(principal(), name, None))
+    def model_metadata(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        return _json(self.service.model_metadata(_principal(event), params["name"], params.get("version")))
 
-    @app.get("/v2/models/<name>/versions/<version>")
-    def handle_version_metadata(name: str, version: str) -> Response[object]:
-        return _json(service.model_metadata(principal(), name, version))
+    def model_ready(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        return _json(self.service.model_ready(_principal(event), params["name"], params.get("version")))
 
-    @app.get("/v2/models/<name>/ready")
-    def handle_model_ready(name: str) -> Response[object]:
-        return _json(service.model_ready(principal(), name, None))
+    def infer(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        body, header_length = _body(event)
+        encoded, json_length = self.service.infer(
+            _principal(event), params["name"], params.get("version"), body, header_length
+        )
+        if json_length is None:
+            return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": encoded.decode()}
+        return {
+            "statusCode": 200,
+            "headers": {
+                "Content-Type": "application/octet-stream",
+                "Inference-Header-Content-Length": str(json_length),
+            },
+            "body": base64.b64encode(encoded).decode(),
+            "isBase64Encoded": True,
+        }
 
-    @app.get("/v2/models/<name>/versions/<version>/ready")
-    def handle_version_ready(name: str, version: str) -> Response[object]:
-        return _json(service.model_ready(principal(), name, version))
 
-    @app.post("/v2/models/<name>/infer")
-    def handle_infer(name: str) -> Response[object]:
-        return infer(name, None)
-
-    @app.post("/v2/models/<name>/versions/<version>/infer")
-    def handle_version_infer(name: str, version: str) -> Response[object]:
-        return infer(name, version)
-
-    return app
+def log_request(event: dict[str, Any]) -> None:
+    """The correlation id for this request's logs (API Gateway's request id), without a JMESPath query."""
+    logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))

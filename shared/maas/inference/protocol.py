@@ -154,14 +154,16 @@ def _from_raw(name: str, datatype: str, shape: tuple[int, ...], raw: memoryview)
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
-def parse_request(body: bytes, header_length: int | None = None) -> InferRequest:
+def parse_request(body: str | bytes, header_length: int | None = None) -> InferRequest:
     """Decode an infer request body (JSON, or JSON header + binary tensors) into arrays."""
     if header_length is not None:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
         if header_length < 0 or header_length > len(body):
             raise _bad(f"Inference-Header-Content-Length {header_length} does not fit a {len(body)} byte body")
         header_bytes, binary = body[:header_length], memoryview(body)[header_length:]
     else:
-        header_bytes, binary = body, memoryview(b"")
+        header_bytes, binary = body, memoryview(b"")  # type: ignore[assignment]
     try:
         doc = orjson.loads(header_bytes)
     except orjson.JSONDecodeError:

@@ -136,9 +136,12 @@ class InferenceService:
         return {"name": name, "version": str(resolved.version), "ready": True}
 
     def infer(
-        self, principal: Principal, name: str, version: str | None, body: bytes, header_length: int | None
+        self, principal: Principal, name: str, version: str | None, body: str | bytes, header_length: int | None
     ) -> tuple[bytes, int | None]:
-        """Run one OIP v2 infer request; returns the response body and its JSON header length if binary."""
+        """Run one OIP v2 infer request; returns the response body and its JSON header length if binary.
+
+        ``body`` is text for a plain JSON request (as API Gateway hands it over) and bytes with binary tensors.
+        """
         require(principal, Scope.INVOKE)
         if len(body) > self.limits.max_request_bytes:
             raise PayloadTooLargeError(

@@ -210,6 +210,9 @@ def _response(result: Any) -> tuple[int, dict[str, str], bytes]:
 class _RequestHandler(BaseHTTPRequestHandler):
     owner: Gateway
     protocol_version = "HTTP/1.1"
+    # headers and body leave in separate writes: without TCP_NODELAY, Nagle's algorithm holds the body back
+    # until the client's delayed ACK (40 ms) on every keep-alive request
+    disable_nagle_algorithm = True
     server_version = "maas-local-gateway"
     sys_version = ""
 
