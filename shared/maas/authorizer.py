@@ -21,9 +21,7 @@ _MAX_ENTRIES = 10_000
 
 
 class Authorizer:
-    def __init__(
-        self, tenants: Tenants, cache_seconds: float = 0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, tenants: Tenants, cache_seconds: float = 0, clock: Callable[[], float] = time.monotonic) -> None:
         self._tenants = tenants
         self._ttl = cache_seconds
         self._clock = clock

@@ -2,10 +2,14 @@
 
 Handlers and lower layers import them from here, never create their own, so that every function logs with
 the same service name, correlation id and format.
+
+The tracer is created on first use: building it loads the X-Ray SDK (about 170 ms), which a cold start
+should pay only when tracing is on.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -16,9 +20,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "maas")
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MaaS"))
 
+
+@functools.cache
+def get_tracer() -> Tracer:
+    return Tracer(service=SERVICE)
+
+
+def tracing_enabled() -> bool:
+    return not Tracer._is_tracer_disabled()
 
 
 def capture_lambda_handler(**options: Any) -> Callable[[F], F]:
@@ -29,11 +40,17 @@ def capture_lambda_handler(**options: Any) -> Callable[[F], F]:
     """
 
     def decorate(handler: F) -> F:
-        if tracer.disabled:
+        if not tracing_enabled():
             return handler
-        return cast(F, tracer.capture_lambda_handler(handler, **options))
+        return cast(F, get_tracer().capture_lambda_handler(handler, **options))
 
     return decorate
 
 
-__all__ = ["capture_lambda_handler", "logger", "metrics", "tracer"]
+def __getattr__(name: str) -> Any:
+    if name == "tracer":
+        return get_tracer()
+    raise AttributeError(name)
+
+
+__all__ = ["capture_lambda_handler", "get_tracer", "logger", "metrics", "tracing_enabled"]

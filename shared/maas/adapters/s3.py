@@ -14,8 +14,11 @@ CHUNK = 1024 * 1024
 
 
 class S3BlobStore:
-    def __init__(self) -> None:
-        self._s3 = client("s3")
+    """The client is made on first use: a warm inference function never needs one."""
+
+    @property
+    def _s3(self) -> Any:
+        return client("s3")
 
     def presign_put(self, bucket: str, key: str, *, expires_in: int, content_type: str) -> str:
         url: str = self._s3.generate_presigned_url(

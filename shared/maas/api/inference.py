@@ -4,7 +4,7 @@ API Gateway has already matched the route: the event's ``routeKey`` names it and
 values. So this API dispatches on ``routeKey`` with one dictionary lookup instead of a resolver's regular
 expressions and event wrappers, which cost more than the whole rest of a small model's request (see
 benchmarks/infer_overhead.py). Bodies are OIP documents, optionally with binary tensors, decoded by
-``maas.inference.protocol``; errors leave through ``maas.api.responses.error_result``, like everywhere else.
+``maas.inference.protocol``; errors leave through ``maas.api.results.error_result``, like everywhere else.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 from maas.api.auth import principal_from_context
-from maas.api.responses import error_result
+from maas.api.results import error_result
 from maas.domain import Principal
 from maas.errors import InvalidRequestError, NotFoundError
 from maas.inference.protocol import HEADER_LENGTH

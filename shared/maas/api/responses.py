@@ -21,21 +21,6 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     )
 
 
-def error_result(exc: Exception) -> dict[str, Any]:
-    """An API Gateway (payload 2.0) result for any error, for handlers that answer without a resolver."""
-    if isinstance(exc, MaasError):
-        status, headers, body = exc.status, exc.headers, exc.to_body()
-    else:
-        logger.exception("unhandled error")
-        status, headers, body = 500, {}, {"error": "internal error; the request id is in the logs", "code": "INTERNAL"}
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON, **headers},
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
-
-
 def _describe(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors[:5]:
