@@ -62,7 +62,7 @@ def export_mlp(path: str | Path, sizes: list[int], seed: int = 0) -> Path:
 def train_digits_classifier(seed: int = 0, epochs: int = 30) -> tuple[Any, Any, Any]:
     """Train an MLP on scikit-learn's bundled 8x8 digits; returns (model, held-out X, held-out y).
 
-    A few seconds on a laptop CPU; typically 95-98 % held-out accuracy.
+    A few seconds on one CPU core; about 97 % held-out accuracy.
     """
     import numpy as np
     import torch
@@ -78,13 +78,19 @@ def train_digits_classifier(seed: int = 0, epochs: int = 30) -> tuple[Any, Any, 
     loss_fn = torch.nn.CrossEntropyLoss()
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
     generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=generator)
-        for start in range(0, len(xt), 64):
-            batch = order[start : start + 64]
-            optimiser.zero_grad()
-            loss_fn(model(xt[batch]), yt[batch]).backward()
-            optimiser.step()
-    model.eval()
+    # Batches this small run fastest on one thread; more threads only contend with the local runtime.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(xt), generator=generator)
+            for start in range(0, len(xt), 64):
+                batch = order[start : start + 64]
+                optimiser.zero_grad()
+                loss_fn(model(xt[batch]), yt[batch]).backward()
+                optimiser.step()
+        model.eval()
+    finally:
+        torch.set_num_threads(threads)
     return model, x_test, y_test
