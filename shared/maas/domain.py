@@ -22,13 +22,13 @@ _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def _check_tenant_id(value: str) -> str:
-    if not _TENANT_ID.match(value):
+    if not _TENANT_ID.fullmatch(value):
         raise ValueError("a tenant id is 3 to 40 characters: lowercase letters, digits and '-', starting with a letter")
     return value
 
 
 def _check_model_name(value: str) -> str:
-    if not _MODEL_NAME.match(value):
+    if not _MODEL_NAME.fullmatch(value):
         raise ValueError(
             "a model name is 1 to 64 characters: lowercase letters, digits, '-' and '_', "
             "starting with a letter or digit"
@@ -166,6 +166,8 @@ def parse_artifact_key(key: str) -> tuple[str, str, int] | None:
     if len(parts) != 5 or parts[0] != "models" or not parts[4].startswith("model."):
         return None
     tenant, model, version = parts[1], parts[2], parts[3]
-    if not (_TENANT_ID.match(tenant) and _MODEL_NAME.match(model) and version.isdigit()):
+    if not (_TENANT_ID.fullmatch(tenant) and _MODEL_NAME.fullmatch(model)):
+        return None
+    if not (version.isascii() and version.isdigit()) or version.startswith("0"):
         return None
     return tenant, model, int(version)

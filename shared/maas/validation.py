@@ -61,7 +61,8 @@ class ArtifactValidator:
         """Validate the artifact at ``bucket/key``; returns the version as stored afterwards."""
         parsed = parse_artifact_key(key)
         version = self._store.get_version(*parsed) if parsed else None
-        if version is None:
+        if version is None or key != version.artifact_key:
+            # a stray object under models/ (another name, or not this version's artifact) decides nothing
             logger.warning("upload matches no registered version; ignored", extra={"key": key})
             return None
         if version.is_final:
@@ -76,6 +77,7 @@ class ArtifactValidator:
         except ArtifactRejectedError as rejected:
             version.status = VersionStatus.FAILED
             version.failure_reason = rejected.reason
+            version.signature = None  # a model that failed its smoke run has no signature to serve
         version.finished_at = utcnow()
 
         if not self._store.finish_version(version):

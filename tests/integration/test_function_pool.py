@@ -13,7 +13,7 @@ import pytest
 from maas.local.functions import FunctionPool, InvocationError
 from maas.local.provision import FunctionSpec
 
-HANDLER = '''
+HANDLER = """
 import os, time
 STARTED = os.getpid()
 
@@ -25,7 +25,7 @@ def lambda_handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {"pid": os.getpid(), "env": os.environ.get("GREETING"), "request_id": context.aws_request_id,
             "remaining_ms": context.get_remaining_time_in_millis(), "function": context.function_name}
-'''
+"""
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ into the request context, makes one call into the core, and returns a response m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
@@ -15,6 +16,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from maas.api.auth import principal_from_context
 from maas.api.responses import install_error_handlers
+from maas.api.results import error_result
 from maas.api.schemas import (
     CreatedKeyResponse,
     CreatedVersionResponse,
@@ -32,6 +34,7 @@ from maas.api.schemas import (
     VersionResponse,
 )
 from maas.domain import Principal
+from maas.errors import UnauthenticatedError
 from maas.registry import Registry
 from maas.tenants import Tenants
 
@@ -124,8 +127,20 @@ def models_router(registry: Registry) -> APIGatewayHttpRouter:
     return router
 
 
+class ControlPlaneResolver(APIGatewayHttpResolver):
+    """Authentication comes before body validation: a caller without a valid key learns nothing of the API."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+        try:
+            principal_from_context(authorizer.get("lambda"))
+        except UnauthenticatedError as error:
+            return error_result(error)
+        return super().resolve(event, context)
+
+
 def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = ControlPlaneResolver(enable_validation=True)
     install_error_handlers(app)
     app.include_router(tenants_router(plane.tenants))
     app.include_router(models_router(plane.registry))

@@ -203,7 +203,8 @@ def _response(result: Any) -> tuple[int, dict[str, str], bytes]:
     body = result.get("body") or ""
     raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
     if result.get("cookies"):
-        headers["set-cookie"] = "; ".join(result["cookies"])
+        # one Set-Cookie header per cookie; joined, later cookies would read as attributes of the first
+        headers["set-cookie"] = "\n".join(result["cookies"])
     return int(result["statusCode"]), headers, raw
 
 
@@ -240,7 +241,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in headers.items():
             if key not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(key, value)
+                for line in value.split("\n") if key == "set-cookie" else [value]:
+                    self.send_header(key, line)
         self.send_header("content-length", str(len(body)))
         self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
         self.end_headers()

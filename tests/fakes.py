@@ -1,0 +1,198 @@
+"""In-memory fakes of the ports in ``maas.ports``, with the semantics of the real adapters.
+
+``InMemoryRegistryStore`` behaves like ``maas.adapters.dynamodb.DynamoRegistryStore``: conditional creates
+raise ConflictError, ``allocate_version`` is atomic, ``finish_version`` writes only over a PENDING_UPLOAD item,
+and every read returns a copy (as a DynamoDB read does), so a caller that edits what it read changes nothing
+until it writes. ``InMemoryBlobStore`` is a versioned bucket; ``RecordingPublisher`` records the events.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
+from maas.errors import ConflictError, NotFoundError
+from maas.ports import BlobInfo
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _copy(obj: M) -> M:
+    return obj.model_copy(deep=True)
+
+
+class InMemoryRegistryStore:
+    """A ``RegistryStore`` in dictionaries; lists come back in the table's sort-key order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.tenants: dict[str, Tenant] = {}
+        self.keys: dict[tuple[str, str], ApiKey] = {}
+        self.models: dict[tuple[str, str], Model] = {}
+        self.counters: dict[tuple[str, str], int] = {}
+        self.versions: dict[tuple[str, str, int], ModelVersion] = {}
+
+    # --- tenants and keys ----------------------------------------------------------------------------------
+    def create_tenant(self, tenant: Tenant) -> None:
+        with self._lock:
+            if tenant.tenant_id in self.tenants:
+                raise ConflictError(f"tenant '{tenant.tenant_id}' already exists")
+            self.tenants[tenant.tenant_id] = _copy(tenant)
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        tenant = self.tenants.get(tenant_id)
+        return _copy(tenant) if tenant else None
+
+    def put_key(self, key: ApiKey) -> None:
+        with self._lock:
+            if (key.tenant_id, key.key_id) in self.keys:
+                raise ConflictError("key id collision")
+            self.keys[(key.tenant_id, key.key_id)] = _copy(key)
+
+    def get_key(self, tenant_id: str, key_id: str) -> ApiKey | None:
+        key = self.keys.get((tenant_id, key_id))
+        return _copy(key) if key else None
+
+    def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        return [_copy(k) for (t, _), k in sorted(self.keys.items()) if t == tenant_id]
+
+    def revoke_key(self, tenant_id: str, key_id: str, when: datetime) -> bool:
+        with self._lock:
+            key = self.keys.get((tenant_id, key_id))
+            if key is None:
+                return False
+            if key.revoked_at is None:  # if_not_exists: the first revocation's time stays
+                key.revoked_at = when
+            return True
+
+    # --- models and versions -------------------------------------------------------------------------------
+    def create_model(self, model: Model) -> None:
+        with self._lock:
+            ident = (model.tenant_id, model.name)
+            if ident in self.models:
+                raise ConflictError(f"model '{model.name}' already exists")
+            self.models[ident] = _copy(model)
+            self.counters[ident] = 0
+
+    def get_model(self, tenant_id: str, name: str) -> Model | None:
+        model = self.models.get((tenant_id, name))
+        return _copy(model) if model else None
+
+    def list_models(self, tenant_id: str) -> list[Model]:
+        return [_copy(m) for (t, _), m in sorted(self.models.items()) if t == tenant_id]
+
+    def allocate_version(self, tenant_id: str, name: str) -> int:
+        with self._lock:
+            ident = (tenant_id, name)
+            if ident not in self.models:
+                raise NotFoundError(f"model '{name}' not found")
+            self.counters[ident] += 1
+            return self.counters[ident]
+
+    def put_version(self, version: ModelVersion) -> None:
+        with self._lock:
+            ident = (version.tenant_id, version.model, version.version)
+            if ident in self.versions:
+                raise ConflictError(f"version {version.version} of '{version.model}' already exists")
+            self.versions[ident] = _copy(version)
+
+    def get_version(self, tenant_id: str, model: str, version: int) -> ModelVersion | None:
+        found = self.versions.get((tenant_id, model, version))
+        return _copy(found) if found else None
+
+    def list_versions(self, tenant_id: str, model: str) -> list[ModelVersion]:
+        return [_copy(v) for (t, m, _), v in sorted(self.versions.items()) if (t, m) == (tenant_id, model)]
+
+    def finish_version(self, version: ModelVersion) -> bool:
+        with self._lock:
+            ident = (version.tenant_id, version.model, version.version)
+            stored = self.versions.get(ident)
+            # DynamoDB's condition status = PENDING_UPLOAD is false for a missing item too.
+            if stored is None or stored.status != VersionStatus.PENDING_UPLOAD:
+                return False
+            self.versions[ident] = _copy(version)
+            return True
+
+    def mark_announced(self, tenant_id: str, model: str, version: int) -> None:
+        with self._lock:
+            stored = self.versions.get((tenant_id, model, version))
+            if stored is None:
+                # DynamoDB would create a stub item here; no caller does this, so say so loudly.
+                raise LookupError(f"mark_announced on a missing version {tenant_id}/{model}/{version}")
+            stored.announced = True
+
+
+@dataclass
+class _Blob:
+    data: bytes
+    version_id: str
+
+
+@dataclass(frozen=True)
+class Presign:
+    bucket: str
+    key: str
+    expires_in: int
+    content_type: str
+
+
+class InMemoryBlobStore:
+    """A ``BlobStore`` holding versioned buckets; ``chunk_size`` sets how ``iter_bytes`` splits an object."""
+
+    def __init__(self, chunk_size: int = 64 * 1024) -> None:
+        self.chunk_size = chunk_size
+        self.objects: dict[tuple[str, str], list[_Blob]] = {}
+        self.presigned: list[Presign] = []
+
+    def put(self, bucket: str, key: str, data: bytes) -> str:
+        """Upload an object (what the presigned PUT does); returns its new version id."""
+        version_id = uuid.uuid4().hex
+        self.objects.setdefault((bucket, key), []).append(_Blob(data, version_id))
+        return version_id
+
+    def _find(self, bucket: str, key: str, version_id: str | None) -> _Blob | None:
+        history = self.objects.get((bucket, key))
+        if not history:
+            return None
+        if version_id is None:
+            return history[-1]
+        return next((blob for blob in history if blob.version_id == version_id), None)
+
+    def presign_put(self, bucket: str, key: str, *, expires_in: int, content_type: str) -> str:
+        self.presigned.append(Presign(bucket, key, expires_in, content_type))
+        return f"https://{bucket}.s3.fake.test/{key}?X-Expires={expires_in}"
+
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> BlobInfo | None:
+        blob = self._find(bucket, key, version_id)
+        return BlobInfo(size=len(blob.data), version_id=blob.version_id) if blob else None
+
+    def iter_bytes(self, bucket: str, key: str, version_id: str | None = None) -> Iterator[bytes]:
+        blob = self._find(bucket, key, version_id)
+        if blob is None:
+            raise KeyError(f"no object s3://{bucket}/{key} (version {version_id})")  # S3 says NoSuchKey
+        for start in range(0, len(blob.data), self.chunk_size):
+            yield blob.data[start : start + self.chunk_size]
+
+
+@dataclass
+class RecordingPublisher:
+    """An ``EventPublisher`` that records ``(detail_type, detail)``; ``failures`` makes the next N calls raise."""
+
+    events: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    failures: int = 0
+
+    def publish(self, detail_type: str, detail: BaseModel) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("the event bus is unreachable (injected)")
+        self.events.append((detail_type, detail.model_dump(mode="json")))
+
+    def of_type(self, detail_type: str) -> list[dict[str, object]]:
+        return [detail for kind, detail in self.events if kind == detail_type]
