@@ -151,7 +151,10 @@ def _from_raw(name: str, datatype: str, shape: tuple[int, ...], raw: memoryview)
         if array.size and array.max() > 1:
             raise _bad(f"input '{name}': BOOL bytes must be 0 or 1")
         return array.view(np.bool_).reshape(shape)
-    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+    array = np.frombuffer(raw, dtype=dtype)
+    if not array.flags.aligned:  # tensors follow a JSON header of any length; onnxruntime wants aligned data
+        array = array.copy()
+    return array.reshape(shape)
 
 
 def parse_request(body: str | bytes, header_length: int | None = None) -> InferRequest:
