@@ -66,7 +66,14 @@ class _ProgressReader:
 
 
 def progress_bar(label: str, total: int, stream: Any = sys.stderr) -> Callable[[int], None]:
+    """A one-line bar redrawn in place on a terminal; elsewhere (logs, CI) a single line when done."""
+    interactive = stream.isatty()
+
     def report(done: int) -> None:
+        if not interactive:
+            if done >= total:
+                stream.write(f"{label}: {total} bytes uploaded\n")
+            return
         width = 30
         filled = int(width * done / total) if total else width
         stream.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} bytes")
