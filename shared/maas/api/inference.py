@@ -9,12 +9,13 @@ benchmarks/infer_overhead.py). Bodies are OIP documents, optionally with binary 
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from typing import Any
+
+import pybase64
 
 from maas.api.auth import principal_from_context
 from maas.api.results import error_result
@@ -44,7 +45,13 @@ def _principal(event: dict[str, Any]) -> Principal:
 
 def _body(event: dict[str, Any]) -> tuple[str | bytes, int | None]:
     body = event.get("body") or ""
-    raw: str | bytes = base64.b64decode(body) if event.get("isBase64Encoded") else body
+    raw: str | bytes = body
+    if event.get("isBase64Encoded"):
+        # pybase64 (SIMD): 10 to 30 times faster than the standard library on tensor-sized bodies
+        try:
+            raw = pybase64.b64decode(body, validate=True)
+        except ValueError:  # binascii.Error
+            raise InvalidRequestError("the body is marked base64 but is not") from None
     header = (event.get("headers") or {}).get(HEADER_LENGTH)
     if header is None:
         return raw, None
@@ -101,7 +108,7 @@ class OipApi:
                 "Content-Type": "application/octet-stream",
                 "Inference-Header-Content-Length": str(json_length),
             },
-            "body": base64.b64encode(encoded).decode(),
+            "body": pybase64.b64encode(encoded).decode(),
             "isBase64Encoded": True,
         }
 

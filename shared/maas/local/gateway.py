@@ -7,7 +7,6 @@ in its own process and turn its result into the HTTP response.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import threading
@@ -19,6 +18,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import pybase64
 
 from maas.local.functions import InvocationError
 from maas.local.provision import RouteSpec
@@ -153,9 +154,9 @@ class Gateway:
                 try:
                     event["body"] = body.decode("utf-8")
                 except UnicodeDecodeError:
-                    event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+                    event["body"], event["isBase64Encoded"] = pybase64.b64encode(body).decode(), True
             else:
-                event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+                event["body"], event["isBase64Encoded"] = pybase64.b64encode(body).decode(), True
 
         try:
             if route.spec.authorizer:
@@ -201,7 +202,7 @@ def _response(result: Any) -> tuple[int, dict[str, str], bytes]:
     for key, values in (result.get("multiValueHeaders") or {}).items():
         headers[key.lower()] = ", ".join(str(v) for v in values)
     body = result.get("body") or ""
-    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    raw = pybase64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
     if result.get("cookies"):
         # one Set-Cookie header per cookie; joined, later cookies would read as attributes of the first
         headers["set-cookie"] = "\n".join(result["cookies"])
