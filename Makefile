@@ -49,7 +49,7 @@ down: install
 	$(VENV)/bin/maas local down
 
 bench: install
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf build .maas .pytest_cache .mypy_cache .ruff_cache
