@@ -409,3 +409,115 @@ def test_cli_infer(platform: Platform, served: dict, tmp_path: Path) -> None:
     bad = maas_cli("infer", "tiny", "--input", "input=1,2", env=env)
     assert bad.returncode == 1
     assert "INVALID_REQUEST" in bad.stderr
+
+
+ALL_TYPES = {
+    "BOOL": ("BOOL", np.bool_),
+    "UINT8": ("UINT8", np.uint8),
+    "UINT16": ("UINT16", np.uint16),
+    "UINT32": ("UINT32", np.uint32),
+    "UINT64": ("UINT64", np.uint64),
+    "INT8": ("INT8", np.int8),
+    "INT16": ("INT16", np.int16),
+    "INT32": ("INT32", np.int32),
+    "INT64": ("INT64", np.int64),
+    "FP16": ("FLOAT16", np.float16),
+    "FP32": ("FLOAT", np.float32),
+    "FP64": ("DOUBLE", np.float64),
+    "BYTES": ("STRING", object),
+}
+
+
+def _identity_model(path: Path) -> bytes:
+    """One Identity per OIP datatype: input in_<T> -> output out_<T>, shape [-1, 2]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs, outputs, nodes = [], [], []
+    for datatype, (onnx_type, _) in ALL_TYPES.items():
+        element = getattr(TensorProto, onnx_type)
+        inputs.append(helper.make_tensor_value_info(f"in_{datatype}", element, ["batch", 2]))
+        outputs.append(helper.make_tensor_value_info(f"out_{datatype}", element, ["batch", 2]))
+        nodes.append(helper.make_node("Identity", [f"in_{datatype}"], [f"out_{datatype}"]))
+    graph = helper.make_graph(nodes, "identities", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path.read_bytes()
+
+
+def _values(datatype: str) -> list:
+    return {
+        "BOOL": [True, False, False, True],
+        "BYTES": ["héllo", "", "a b", "z"],
+        "FP16": [0.5, -1.0, 2.0, 65504.0],
+        "FP32": [0.25, -1.5, 3.0e10, 1e-20],
+        "FP64": [0.1, -2.5, 1e300, -1e-300],
+    }.get(datatype, [0, 1, 2, 100] if datatype.startswith("U") else [0, -1, 2, 100])
+
+
+def test_every_datatype_round_trips_in_json_and_binary(platform: Platform, served: dict, tmp_path: Path) -> None:
+    import json
+
+    key = served["key"]
+    version = register_bytes(platform, key, "identities", _identity_model(tmp_path / "ids.onnx"))
+    assert version["status"] == "READY", version
+    signature = {spec["name"]: spec["datatype"] for spec in version["signature"]["inputs"]}
+    assert signature == {f"in_{t}": t for t in ALL_TYPES}
+
+    inputs = [{"name": f"in_{t}", "shape": [2, 2], "datatype": t, "data": _values(t)} for t in ALL_TYPES]
+    response = infer(platform, key, "identities", {"inputs": inputs})
+    assert response.status_code == 200, response.text
+    outputs = {o["name"]: o for o in response.json()["outputs"]}
+    for datatype in ALL_TYPES:
+        out = outputs[f"out_{datatype}"]
+        assert out["datatype"] == datatype
+        assert out["shape"] == [2, 2]
+        expected = _values(datatype)
+        if datatype.startswith("FP"):
+            np.testing.assert_allclose(out["data"], np.array(expected, dtype=ALL_TYPES[datatype][1]), rtol=1e-3)
+        else:
+            assert out["data"] == expected
+
+    # binary in and out, for every datatype
+    header: dict = {"inputs": [], "parameters": {"binary_data_output": True}}
+    blobs = []
+    for datatype, (_, dtype) in ALL_TYPES.items():
+        values = _values(datatype)
+        if datatype == "BYTES":
+            raw = b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in values)
+        else:
+            raw = np.array(values, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<")).tobytes()
+        header["inputs"].append(
+            {
+                "name": f"in_{datatype}",
+                "shape": [2, 2],
+                "datatype": datatype,
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        )
+        blobs.append(raw)
+    text = json.dumps(header).encode()
+    binary = platform.call(
+        "POST",
+        "/v2/models/identities/infer",
+        key,
+        data=text + b"".join(blobs),
+        headers={"Inference-Header-Content-Length": str(len(text))},
+    )
+    assert binary.status_code == 200, binary.text
+    length = int(binary.headers["Inference-Header-Content-Length"])
+    document = json.loads(binary.content[:length])
+    offset = length
+    for out, raw in zip(document["outputs"], blobs, strict=True):
+        size = out["parameters"]["binary_data_size"]
+        assert binary.content[offset : offset + size] == raw, out["name"]
+        offset += size
+    assert offset == len(binary.content)
+
+
+def test_bytes_sent_to_a_numeric_input_is_400(platform: Platform, served: dict) -> None:
+    body = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "BYTES", "data": ["x"] * 16}]}
+    error = assert_error(infer(platform, served["key"], "tiny", body), 400, "INVALID_REQUEST")
+    assert "expects FP32" in error["error"]
