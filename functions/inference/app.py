@@ -14,7 +14,13 @@ settings = InferenceSettings.from_env()
 api = OipApi(
     InferenceService(
         VersionResolver(DynamoRegistryStore(settings.registry_table), settings.registry_cache_seconds),
-        ModelCache(S3BlobStore(), settings.artifacts_bucket, settings.model_cache_dir, settings.model_cache_bytes),
+        ModelCache(
+            S3BlobStore(),
+            settings.artifacts_bucket,
+            settings.model_cache_dir,
+            settings.model_cache_bytes,
+            settings.model_disk_cache_bytes,
+        ),
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
     )
 )

@@ -42,6 +42,7 @@ class InferenceSettings(FunctionSettings):
     registry_table: str = Field(alias="REGISTRY_TABLE")
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     model_cache_bytes: int = Field(default=512 * 1024 * 1024, alias="MODEL_CACHE_BYTES", gt=0)
+    model_disk_cache_bytes: int = Field(default=1536 * 1024 * 1024, alias="MODEL_DISK_CACHE_BYTES", gt=0)
     model_cache_dir: str = Field(default="/tmp/maas-models", alias="MODEL_CACHE_DIR")  # noqa: S108 - Lambda's disk
     registry_cache_seconds: float = Field(default=5, alias="REGISTRY_CACHE_SECONDS", ge=0)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, alias="MAX_REQUEST_BYTES", gt=0)

@@ -291,3 +291,18 @@ def test_unexpected_errors_are_500_without_details(service: InferenceService, mo
 
 def test_artifact_key_layout() -> None:
     assert artifact_key("acme", "tiny", 3) == "models/acme/tiny/3/model.onnx"
+
+
+def test_disk_cache_is_bounded_and_evicts_the_least_recently_used(store, blobs, mlp_onnx, tmp_path) -> None:
+    first = ready_version(store, blobs, "acme", "a", mlp_onnx)
+    second = ready_version(store, blobs, "acme", "b", mlp_onnx + b"")  # same bytes: same file
+    from maas.modelkit import export_mlp
+
+    third = ready_version(store, blobs, "acme", "c", export_mlp(tmp_path / "c.onnx", [16, 8, 4], seed=5).read_bytes())
+    folder = tmp_path / "disk"
+    cache = ModelCache(blobs, BUCKET, folder, max_bytes=1, max_disk_bytes=len(mlp_onnx) + 10)
+    cache.session(first)
+    cache.session(second)
+    assert [p.name for p in folder.glob("*.onnx")] == [f"{first.sha256}.onnx"]
+    cache.session(third)
+    assert [p.name for p in folder.glob("*.onnx")] == [f"{third.sha256}.onnx"]

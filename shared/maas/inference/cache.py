@@ -39,12 +39,15 @@ def cpu_count() -> int:
 
 
 class ModelCache:
-    def __init__(self, blobs: BlobStore, bucket: str, cache_dir: str | Path, max_bytes: int) -> None:
+    def __init__(
+        self, blobs: BlobStore, bucket: str, cache_dir: str | Path, max_bytes: int, max_disk_bytes: int | None = None
+    ) -> None:
         self._blobs = blobs
         self._bucket = bucket
         self._dir = Path(cache_dir)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._max_bytes = max_bytes
+        self._max_disk_bytes = max_disk_bytes if max_disk_bytes is not None else 2 * max_bytes
         self._sessions: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -75,6 +78,16 @@ class ModelCache:
                 self._bytes -= evicted.size
         return session
 
+    def _make_room(self, incoming: int) -> None:
+        """Delete the least recently used artifacts until ``incoming`` more bytes fit the disk budget."""
+        files = sorted(self._dir.glob("*.onnx"), key=lambda p: p.stat().st_mtime)
+        used = sum(p.stat().st_size for p in files)
+        for old in files:
+            if used + incoming <= self._max_disk_bytes:
+                break
+            used -= old.stat().st_size
+            old.unlink(missing_ok=True)  # a loaded session keeps its own copy of the model
+
     def cached(self, version: ModelVersion) -> bool:
         with self._lock:
             return version.sha256 in self._sessions
@@ -82,7 +95,9 @@ class ModelCache:
     def _local_file(self, version: ModelVersion, digest: str) -> Path:
         path = self._dir / f"{digest}.onnx"
         if path.exists():
+            os.utime(path)  # recently used: the last to leave the disk
             return path
+        self._make_room(version.size_bytes or 0)
         fd, tmp = tempfile.mkstemp(dir=self._dir, suffix=".part")
         try:
             hasher = hashlib.sha256()
