@@ -17,8 +17,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from maas.aliases import Alias
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
-from maas.errors import ConflictError, NotFoundError
+from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 from maas.ports import BlobInfo
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,6 +39,7 @@ class InMemoryRegistryStore:
         self.models: dict[tuple[str, str], Model] = {}
         self.counters: dict[tuple[str, str], int] = {}
         self.versions: dict[tuple[str, str, int], ModelVersion] = {}
+        self.aliases: dict[tuple[str, str, str], Alias] = {}
 
     # --- tenants and keys ----------------------------------------------------------------------------------
     def create_tenant(self, tenant: Tenant) -> None:
@@ -86,7 +88,11 @@ class InMemoryRegistryStore:
         return _copy(model) if model else None
 
     def list_models(self, tenant_id: str) -> list[Model]:
-        return [_copy(m) for (t, _), m in sorted(self.models.items()) if t == tenant_id]
+        return [_copy(m) for (t, _), m in sorted(self.models.items()) if t == tenant_id and m.deleted_at is None]
+
+    def delete_model(self, tenant_id: str, name: str, when: datetime) -> None:
+        with self._lock:
+            self.models[(tenant_id, name)].deleted_at = when
 
     def allocate_version(self, tenant_id: str, name: str) -> int:
         with self._lock:
@@ -118,6 +124,40 @@ class InMemoryRegistryStore:
             if stored is None or stored.status != VersionStatus.PENDING_UPLOAD:
                 return False
             self.versions[ident] = _copy(version)
+            return True
+
+    def set_version_status(
+        self, tenant_id: str, model: str, version: int, status: VersionStatus, expected: VersionStatus
+    ) -> bool:
+        with self._lock:
+            stored = self.versions.get((tenant_id, model, version))
+            if stored is None or stored.status != expected:
+                return False
+            stored.status = status
+            return True
+
+    # --- aliases -------------------------------------------------------------------------------------------
+    def get_alias(self, tenant_id: str, model: str, name: str) -> Alias | None:
+        alias = self.aliases.get((tenant_id, model, name))
+        return _copy(alias) if alias else None
+
+    def list_aliases(self, tenant_id: str, model: str) -> list[Alias]:
+        return [_copy(a) for (t, m, _), a in sorted(self.aliases.items()) if (t, m) == (tenant_id, model)]
+
+    def save_alias(self, alias: Alias, expected_revision: int) -> None:
+        with self._lock:
+            ident = (alias.tenant_id, alias.model, alias.name)
+            stored = self.aliases.get(ident)
+            if (stored.revision if stored else 0) != expected_revision:
+                raise PreconditionFailedError(f"alias '{alias.name}' changed since revision {expected_revision}")
+            self.aliases[ident] = _copy(alias)
+
+    def delete_alias(self, tenant_id: str, model: str, name: str, expected_revision: int) -> bool:
+        with self._lock:
+            stored = self.aliases.get((tenant_id, model, name))
+            if stored is None or stored.revision != expected_revision:
+                return False
+            del self.aliases[(tenant_id, model, name)]
             return True
 
     def mark_announced(self, tenant_id: str, model: str, version: int) -> None:

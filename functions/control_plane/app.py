@@ -4,7 +4,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.adapters.dynamodb import DynamoRegistryStore
+from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
+from maas.aliases import Aliases
 from maas.api.control_plane import ControlPlane, create_app
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.registry import Registry
@@ -21,7 +23,9 @@ app = create_app(
             S3BlobStore(),
             artifacts_bucket=settings.artifacts_bucket,
             upload_expires_in=settings.upload_expires_in,
+            aliases=store,
         ),
+        aliases=Aliases(store, store, EventBridgePublisher(settings.event_bus_name)),
     )
 )
 

@@ -11,9 +11,10 @@ from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import InferenceSettings
 
 settings = InferenceSettings.from_env()
+store = DynamoRegistryStore(settings.registry_table)
 api = OipApi(
     InferenceService(
-        VersionResolver(DynamoRegistryStore(settings.registry_table), settings.registry_cache_seconds),
+        VersionResolver(store, settings.registry_cache_seconds, aliases=store),
         ModelCache(
             S3BlobStore(),
             settings.artifacts_bucket,

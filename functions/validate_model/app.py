@@ -8,16 +8,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
+from maas.aliases import Aliases
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import ValidatorSettings
 from maas.validation import ArtifactValidator, ValidationSettings
 
 settings = ValidatorSettings.from_env()
+store = DynamoRegistryStore(settings.registry_table)
+events = EventBridgePublisher(settings.event_bus_name)
 validator = ArtifactValidator(
-    DynamoRegistryStore(settings.registry_table),
+    store,
     S3BlobStore(),
-    EventBridgePublisher(settings.event_bus_name),
+    events,
     ValidationSettings(max_artifact_bytes=settings.max_artifact_bytes),
+    aliases=Aliases(store, store, events),
 )
 
 

@@ -112,12 +112,14 @@ class Model(BaseModel):
     framework: Framework
     description: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
 
 
 class VersionStatus(StrEnum):
     PENDING_UPLOAD = "PENDING_UPLOAD"
     READY = "READY"
     FAILED = "FAILED"
+    ARCHIVED = "ARCHIVED"
 
 
 class TensorSpec(BaseModel):
@@ -151,7 +153,7 @@ class ModelVersion(BaseModel):
 
     @property
     def is_final(self) -> bool:
-        return self.status in (VersionStatus.READY, VersionStatus.FAILED)
+        return self.status != VersionStatus.PENDING_UPLOAD
 
 
 def artifact_key(tenant_id: str, model: str, version: int, framework: Framework = Framework.ONNX) -> str:

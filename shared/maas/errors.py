@@ -57,6 +57,13 @@ class ConflictError(MaasError):
     code = "CONFLICT"
 
 
+class PreconditionFailedError(MaasError):
+    """An ``If-Match`` ETag no longer matches: someone changed the object first. 412."""
+
+    status = 412
+    code = "PRECONDITION_FAILED"
+
+
 class PayloadTooLargeError(MaasError):
     """The request or artifact is over the size limit. 413."""
 

@@ -23,3 +23,14 @@ class ModelVersionFailed(BaseModel):
     model: str
     version: int
     reason: str
+
+
+class AliasUpdated(BaseModel):
+    tenant_id: str
+    model: str
+    alias: str
+    revision: int
+    routes: list[dict[str, int]]
+    shadow: dict[str, float] | None = None
+    previous_routes: list[dict[str, int]] | None = None
+    reason: str

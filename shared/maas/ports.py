@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
-from maas.domain import ApiKey, Model, ModelVersion, Tenant
+from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
+
+if TYPE_CHECKING:
+    from maas.aliases import Alias
 
 
 class RegistryStore(Protocol):
@@ -48,6 +51,28 @@ class RegistryStore(Protocol):
         """Write a validated version only if the stored one is still PENDING_UPLOAD; False if it was not."""
 
     def mark_announced(self, tenant_id: str, model: str, version: int) -> None: ...
+
+    def set_version_status(
+        self, tenant_id: str, model: str, version: int, status: VersionStatus, expected: VersionStatus
+    ) -> bool:
+        """Change a version's status only from ``expected``; False if it was not."""
+
+    def delete_model(self, tenant_id: str, name: str, when: datetime) -> None:
+        """Mark the model deleted; its name and version numbers are never reused."""
+
+
+class AliasStore(Protocol):
+    """Aliases, next to their model in the registry table."""
+
+    def get_alias(self, tenant_id: str, model: str, name: str) -> Alias | None: ...
+
+    def list_aliases(self, tenant_id: str, model: str) -> list[Alias]: ...
+
+    def save_alias(self, alias: Alias, expected_revision: int) -> None:
+        """Write if the stored revision is ``expected_revision`` (0: no alias yet); PreconditionFailedError if not."""
+
+    def delete_alias(self, tenant_id: str, model: str, name: str, expected_revision: int) -> bool:
+        """Delete if the stored revision is ``expected_revision``; False if it is not."""
 
 
 class BlobInfo(NamedTuple):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maas.domain import Framework, Model, ModelVersion, Principal, Scope, artifact_key
-from maas.errors import NotFoundError
-from maas.ports import BlobStore, RegistryStore
+from maas.domain import Framework, Model, ModelVersion, Principal, Scope, VersionStatus, artifact_key, utcnow
+from maas.errors import ConflictError, NotFoundError
+from maas.ports import AliasStore, BlobStore, RegistryStore
 from maas.tenants import require
 
 ARTIFACT_CONTENT_TYPE = "application/octet-stream"
@@ -22,9 +22,16 @@ class Upload:
 
 class Registry:
     def __init__(
-        self, store: RegistryStore, blobs: BlobStore, *, artifacts_bucket: str, upload_expires_in: int = 900
+        self,
+        store: RegistryStore,
+        blobs: BlobStore,
+        *,
+        artifacts_bucket: str,
+        upload_expires_in: int = 900,
+        aliases: AliasStore | None = None,
     ) -> None:
         self._store = store
+        self._aliases = aliases
         self._blobs = blobs
         self._bucket = artifacts_bucket
         self._expires_in = upload_expires_in
@@ -38,7 +45,7 @@ class Registry:
     def get_model(self, principal: Principal, name: str) -> Model:
         require(principal, Scope.READ)
         model = self._store.get_model(principal.tenant_id, name)
-        if model is None:
+        if model is None or model.deleted_at is not None:
             raise NotFoundError(f"model '{name}' not found")
         return model
 
@@ -76,3 +83,34 @@ class Registry:
     def list_versions(self, principal: Principal, name: str) -> list[ModelVersion]:
         self.get_model(principal, name)
         return self._store.list_versions(principal.tenant_id, name)
+
+    def _alias_users(self, tenant_id: str, name: str, number: int | None = None) -> list[str]:
+        if self._aliases is None:
+            return []
+        aliases = self._aliases.list_aliases(tenant_id, name)
+        return [a.name for a in aliases if number is None or number in a.target.versions]
+
+    def archive_version(self, principal: Principal, name: str, number: int) -> ModelVersion:
+        """Stop serving a version for good; its artifact stays. Refused while an alias points at it."""
+        require(principal, Scope.PUBLISH)
+        version = self.get_version(principal, name, number)
+        if version.status == VersionStatus.ARCHIVED:
+            return version
+        users = self._alias_users(principal.tenant_id, name, number)
+        if users:
+            raise ConflictError(f"version {number} of '{name}' is a target of alias {', '.join(sorted(users))}")
+        if not self._store.set_version_status(
+            principal.tenant_id, name, number, VersionStatus.ARCHIVED, expected=version.status
+        ):
+            raise ConflictError(f"version {number} of '{name}' changed while being archived; try again")
+        version.status = VersionStatus.ARCHIVED
+        return version
+
+    def delete_model(self, principal: Principal, name: str) -> None:
+        """Delete a model no alias routes traffic to. Its name and version numbers are not reused."""
+        require(principal, Scope.PUBLISH)
+        self.get_model(principal, name)
+        users = self._alias_users(principal.tenant_id, name)
+        if users:
+            raise ConflictError(f"model '{name}' still has alias {', '.join(sorted(users))}; delete them first")
+        self._store.delete_model(principal.tenant_id, name, utcnow())

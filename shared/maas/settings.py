@@ -28,6 +28,7 @@ class AuthorizerSettings(FunctionSettings):
 
 class ControlPlaneSettings(FunctionSettings):
     registry_table: str = Field(alias="REGISTRY_TABLE")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     upload_expires_in: int = Field(default=900, alias="UPLOAD_URL_EXPIRES_SECONDS", gt=0, le=7 * 24 * 3600)
 

@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+from maas.aliases import Aliases
 from maas.domain import ModelVersion, VersionStatus, parse_artifact_key, utcnow
 from maas.errors import ArtifactRejectedError
 from maas.events import ModelVersionFailed, ModelVersionReady
@@ -51,11 +52,13 @@ class ArtifactValidator:
         blobs: BlobStore,
         events: EventPublisher,
         settings: ValidationSettings | None = None,
+        aliases: Aliases | None = None,
     ) -> None:
         self._store = store
         self._blobs = blobs
         self._events = events
         self._settings = settings or ValidationSettings()
+        self._aliases = aliases
 
     def handle_upload(self, bucket: str, key: str, object_version_id: str | None) -> ModelVersion | None:
         """Validate the artifact at ``bucket/key``; returns the version as stored afterwards."""
@@ -69,6 +72,7 @@ class ArtifactValidator:
             logger.info("version already validated", extra={"key": key, "status": version.status})
             if not version.announced:
                 self._announce(version)
+            self._ensure_default_alias(version)
             return version
 
         try:
@@ -85,7 +89,12 @@ class ArtifactValidator:
             return self._store.get_version(version.tenant_id, version.model, version.version)
         logger.info("version validated", extra={"key": key, "status": version.status})
         self._announce(version)
+        self._ensure_default_alias(version)
         return version
+
+    def _ensure_default_alias(self, version: ModelVersion) -> None:
+        if self._aliases is not None and version.status == VersionStatus.READY:
+            self._aliases.ensure_default(version)
 
     def _validate(self, version: ModelVersion, bucket: str, object_version_id: str | None) -> None:
         limit = self._settings.max_artifact_bytes

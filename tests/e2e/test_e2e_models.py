@@ -62,17 +62,20 @@ def test_register_validates_and_announces(platform: Platform, make_tenant, tiny:
     listed = platform.call("GET", "/v1/models/tiny/versions", key).json()["versions"]
     assert [v["version"] for v in listed] == [1]
 
-    events = bus_tap.events(
-        until=lambda seen: any(
-            e["detail-type"] == "ModelVersionReady" and e["detail"]["tenant_id"] == tenant.tenant_id for e in seen
-        )
-    )
-    mine = [e for e in events if e["detail"].get("tenant_id") == tenant.tenant_id]
-    assert [e["detail-type"] for e in mine] == ["ModelVersionReady"]
-    assert mine[0]["source"] == "maas"
-    assert mine[0]["detail"]["model"] == "tiny"
-    assert mine[0]["detail"]["version"] == 1
-    assert mine[0]["detail"]["signature"]["inputs"][0]["shape"] == [-1, 16]
+    def mine(seen: list) -> list:
+        return [e for e in seen if e["detail"].get("tenant_id") == tenant.tenant_id]
+
+    events = mine(bus_tap.events(until=lambda seen: len(mine(seen)) >= 2))
+    assert [e["detail-type"] for e in events] == ["ModelVersionReady", "AliasUpdated"]
+    ready_event, alias = events
+    assert ready_event["source"] == "maas"
+    assert ready_event["detail"]["model"] == "tiny"
+    assert ready_event["detail"]["version"] == 1
+    # the first READY version becomes the model's production alias
+    assert alias["detail"]["alias"] == "production"
+    assert alias["detail"]["routes"] == [{"version": 1, "weight": 100}]
+    assert alias["detail"]["reason"] == "default"
+    assert ready_event["detail"]["signature"]["inputs"][0]["shape"] == [-1, 16]
 
 
 class _Exploit:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
+from maas.aliases import Aliases
 from maas.api.auth import principal_context
 from maas.api.control_plane import ControlPlane, create_app
 from maas.domain import OPERATOR_TENANT, Scope
@@ -26,7 +27,13 @@ OPERATOR = principal_context(principal(OPERATOR_TENANT, Scope.ADMIN))
 
 @pytest.fixture
 def app(store: InMemoryRegistryStore, blobs: InMemoryBlobStore) -> APIGatewayHttpResolver:
-    return create_app(ControlPlane(tenants=Tenants(store), registry=Registry(store, blobs, artifacts_bucket="b")))
+    return create_app(
+        ControlPlane(
+            tenants=Tenants(store),
+            registry=Registry(store, blobs, artifacts_bucket="b", aliases=store),
+            aliases=Aliases(store, store),
+        )
+    )
 
 
 class Client:
@@ -275,7 +282,11 @@ def test_an_unexpected_error_is_500_without_details(store: InMemoryRegistryStore
             raise ConnectionError("secret-internal-host:443 unreachable")
 
     app = create_app(
-        ControlPlane(tenants=Tenants(store), registry=Registry(store, _BrokenBlobStore(), artifacts_bucket="b"))
+        ControlPlane(
+            tenants=Tenants(store),
+            registry=Registry(store, _BrokenBlobStore(), artifacts_bucket="b"),
+            aliases=Aliases(store, store),
+        )
     )
 
     status, body = Client(app)("POST", f"/v1/models/{model}/versions", ACME_PUBLISH)

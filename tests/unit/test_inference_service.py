@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from maas.aliases import Aliases
 from maas.api.inference import OipApi
 from maas.domain import ModelVersion, Scope, Signature, TensorSpec, VersionStatus, artifact_key
 from maas.errors import ForbiddenError, InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError
@@ -46,6 +47,7 @@ def ready_version(
     version.artifact_version_id = info_version
     version.signature = SIGNATURE
     assert store.finish_version(version)
+    Aliases(store, store).ensure_default(version)  # as the validator does for a model's first READY version
     return version
 
 
@@ -53,7 +55,9 @@ def ready_version(
 def service(store, blobs, mlp_onnx, tmp_path) -> InferenceService:
     ready_version(store, blobs, "acme", "tiny", mlp_onnx)
     cache = ModelCache(blobs, BUCKET, tmp_path / "cache", max_bytes=10_000_000)
-    return InferenceService(VersionResolver(store, ttl_seconds=60), cache, InferenceLimits(max_request_bytes=50_000))
+    return InferenceService(
+        VersionResolver(store, ttl_seconds=60, aliases=store), cache, InferenceLimits(max_request_bytes=50_000)
+    )
 
 
 def request_body(rows: int = 2) -> tuple[np.ndarray, str]:
@@ -123,12 +127,12 @@ def test_lru_is_bounded_by_bytes(store, blobs, mlp_onnx, tmp_path) -> None:
 
 
 def test_resolution(store, blobs, mlp_onnx) -> None:
-    resolver = VersionResolver(store, ttl_seconds=0)
+    resolver = VersionResolver(store, ttl_seconds=0, aliases=store)
     with pytest.raises(NotFoundError):
         resolver.resolve("acme", "tiny", None)
     first = ready_version(store, blobs, "acme", "tiny", mlp_onnx)
     Registry(store, blobs, artifacts_bucket=BUCKET).create_version(principal("acme", Scope.PUBLISH), "tiny", None)
-    assert resolver.resolve("acme", "tiny", None).version == first.version
+    assert resolver.resolve("acme", "tiny", None).version.version == first.version
     with pytest.raises(NotReadyError) as pending:
         resolver.resolve("acme", "tiny", "2")
     assert pending.value.headers["Retry-After"]
@@ -147,7 +151,7 @@ def test_failed_versions_do_not_serve(store, blobs) -> None:
     version, _ = registry.create_version(principal("acme", Scope.PUBLISH), "bad", None)
     version.status, version.failure_reason = VersionStatus.FAILED, "nope"
     store.finish_version(version)
-    resolver = VersionResolver(store, ttl_seconds=0)
+    resolver = VersionResolver(store, ttl_seconds=0, aliases=store)
     with pytest.raises(NotFoundError, match="FAILED"):
         resolver.resolve("acme", "bad", "1")
     with pytest.raises(NotFoundError, match="no READY version"):
@@ -208,7 +212,9 @@ def test_model_errors_are_400_and_the_session_stays(store, blobs, tmp_path) -> N
         inputs=[TensorSpec(name="input", datatype="FP32", shape=[-1, -1])], outputs=SIGNATURE.outputs
     )
     store.versions[("acme", "loose", version.version)] = version
-    service = InferenceService(VersionResolver(store, 0), ModelCache(blobs, BUCKET, tmp_path / "c", 10**7))
+    service = InferenceService(
+        VersionResolver(store, 0, aliases=store), ModelCache(blobs, BUCKET, tmp_path / "c", 10**7)
+    )
     bad = json.dumps({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [0, 0, 0]}]})
     with pytest.raises(InvalidRequestError, match="could not run"):
         service.infer(principal("acme", Scope.INVOKE), "loose", None, bad, None)

@@ -6,20 +6,24 @@
 | API key  | T#<tenant> | KEY#<key id>                     |
 | model    | T#<tenant> | MODEL#<name>  (+ version_counter) |
 | version  | T#<tenant> | VERSION#<name>#<version:010d>    |
+| alias    | T#<tenant> | ALIAS#<model>#<alias>            |
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from maas.adapters.aws import dynamodb_table
+from maas.aliases import Alias
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
-from maas.errors import ConflictError, NotFoundError
+from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 
 
 def _pk(tenant_id: str) -> str:
@@ -65,8 +69,9 @@ class DynamoRegistryStore:
 
     @staticmethod
     def _dump(obj: Any) -> dict[str, Any]:
-        # DynamoDB stores no None; drop them and let the models' defaults restore them.
-        return {k: v for k, v in obj.model_dump(mode="json").items() if v is not None}
+        # DynamoDB stores no None (drop them; the models' defaults restore them) and no float (Decimal instead).
+        doc: dict[str, Any] = json.loads(obj.model_dump_json(), parse_float=Decimal)
+        return {k: v for k, v in doc.items() if v is not None}
 
     # --- tenants and keys ----------------------------------------------------------------------------------
     def create_tenant(self, tenant: Tenant) -> None:
@@ -121,7 +126,16 @@ class DynamoRegistryStore:
         return Model.model_validate(item) if item else None
 
     def list_models(self, tenant_id: str) -> list[Model]:
-        return [Model.model_validate(item) for item in self._query_prefix(_pk(tenant_id), "MODEL#")]
+        models = [Model.model_validate(item) for item in self._query_prefix(_pk(tenant_id), "MODEL#")]
+        return [m for m in models if m.deleted_at is None]
+
+    def delete_model(self, tenant_id: str, name: str, when: datetime) -> None:
+        self._table.update_item(
+            Key={"PK": _pk(tenant_id), "SK": f"MODEL#{name}"},
+            UpdateExpression="SET deleted_at = :when",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":when": when.isoformat()},
+        )
 
     def allocate_version(self, tenant_id: str, name: str) -> int:
         try:
@@ -165,6 +179,66 @@ class DynamoRegistryStore:
                     **self._dump(version),
                 },
                 ConditionExpression=Attr("status").eq(VersionStatus.PENDING_UPLOAD.value),
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def set_version_status(
+        self, tenant_id: str, model: str, version: int, status: VersionStatus, expected: VersionStatus
+    ) -> bool:
+        try:
+            self._table.update_item(
+                Key={"PK": _pk(tenant_id), "SK": _version_sk(model, version)},
+                UpdateExpression="SET #s = :status",
+                ConditionExpression="#s = :expected",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":status": status.value, ":expected": expected.value},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # --- aliases -------------------------------------------------------------------------------------------
+    def get_alias(self, tenant_id: str, model: str, name: str) -> Alias | None:
+        item = self._get(_pk(tenant_id), f"ALIAS#{model}#{name}")
+        return Alias.model_validate(item) if item else None
+
+    def list_aliases(self, tenant_id: str, model: str) -> list[Alias]:
+        return [Alias.model_validate(item) for item in self._query_prefix(_pk(tenant_id), f"ALIAS#{model}#")]
+
+    def save_alias(self, alias: Alias, expected_revision: int) -> None:
+        condition = "attribute_not_exists(PK)" if expected_revision == 0 else "revision = :expected"
+        kwargs: dict[str, Any] = {"ConditionExpression": condition}
+        if expected_revision:
+            kwargs["ExpressionAttributeValues"] = {":expected": expected_revision}
+        try:
+            self._table.put_item(
+                Item={
+                    "PK": _pk(alias.tenant_id),
+                    "SK": f"ALIAS#{alias.model}#{alias.name}",
+                    "kind": "alias",
+                    **self._dump(alias),
+                },
+                **kwargs,
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                raise PreconditionFailedError(
+                    f"alias '{alias.name}' changed since revision {expected_revision}"
+                ) from exc
+            raise
+
+    def delete_alias(self, tenant_id: str, model: str, name: str, expected_revision: int) -> bool:
+        try:
+            self._table.delete_item(
+                Key={"PK": _pk(tenant_id), "SK": f"ALIAS#{model}#{name}"},
+                ConditionExpression="revision = :expected",
+                ExpressionAttributeValues={":expected": expected_revision},
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):

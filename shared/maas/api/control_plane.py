@@ -14,10 +14,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from maas.aliases import Alias, Aliases
 from maas.api.auth import principal_from_context
 from maas.api.responses import install_error_handlers
 from maas.api.results import error_result
 from maas.api.schemas import (
+    AliasListResponse,
+    AliasResponse,
     CreatedKeyResponse,
     CreatedVersionResponse,
     CreateKeyRequest,
@@ -28,24 +31,27 @@ from maas.api.schemas import (
     KeyResponse,
     ModelListResponse,
     ModelResponse,
+    SetAliasRequest,
     TenantResponse,
     UploadResponse,
     VersionListResponse,
     VersionResponse,
 )
 from maas.domain import Principal
-from maas.errors import UnauthenticatedError
+from maas.errors import InvalidRequestError, UnauthenticatedError
 from maas.registry import Registry
 from maas.tenants import Tenants
 
 BodyT = TypeVar("BodyT")
 VersionNumber = Annotated[int, Path(ge=1, description="version number")]
+AliasPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="alias name")]
 
 
 @dataclass(frozen=True)
 class ControlPlane:
     tenants: Tenants
     registry: Registry
+    aliases: Aliases
 
 
 def _principal(router: APIGatewayHttpRouter | APIGatewayHttpResolver) -> Principal:
@@ -124,6 +130,60 @@ def models_router(registry: Registry) -> APIGatewayHttpRouter:
     def handle_get_version(name: str, version: VersionNumber) -> VersionResponse:
         return VersionResponse.of(registry.get_version(_principal(router), name, version))
 
+    @router.delete("/v1/models/<name>/versions/<version>", summary="Archive a version (refused while aliased)")
+    def handle_archive_version(name: str, version: VersionNumber) -> Response[None]:
+        registry.archive_version(_principal(router), name, version)
+        return Response(status_code=204, body=None)
+
+    @router.delete("/v1/models/<name>", summary="Delete a model that no alias routes traffic to")
+    def handle_delete_model(name: str) -> Response[None]:
+        registry.delete_model(_principal(router), name)
+        return Response(status_code=204, body=None)
+
+    return router
+
+
+def _alias_response(alias: Alias, status: int = 200) -> Response[AliasResponse]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=AliasResponse.of(alias),
+        headers={"ETag": alias.etag},
+    )
+
+
+def aliases_router(aliases: Aliases) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    def if_match() -> str | None:
+        value: str | None = router.current_event.headers.get("if-match")
+        return value
+
+    @router.put("/v1/models/<name>/aliases/<alias>", summary="Point an alias at a version, or split it by weight")
+    def handle_set_alias(name: str, alias: AliasPath, body: SetAliasRequest) -> Response[AliasResponse]:
+        try:
+            target = body.target()
+        except ValueError as error:
+            raise InvalidRequestError(str(error)) from None
+        return _alias_response(aliases.set(_principal(router), name, alias, target, if_match()))
+
+    @router.get("/v1/models/<name>/aliases", summary="List a model's aliases with their history")
+    def handle_list_aliases(name: str) -> AliasListResponse:
+        return AliasListResponse(aliases=[AliasResponse.of(a) for a in aliases.list(_principal(router), name)])
+
+    @router.get("/v1/models/<name>/aliases/<alias>", summary="Show an alias")
+    def handle_get_alias(name: str, alias: str) -> Response[AliasResponse]:
+        return _alias_response(aliases.get(_principal(router), name, alias))
+
+    @router.post("/v1/models/<name>/aliases/<alias>/rollback", summary="Return an alias to its previous target")
+    def handle_rollback_alias(name: str, alias: str) -> Response[AliasResponse]:
+        return _alias_response(aliases.rollback(_principal(router), name, alias, if_match()))
+
+    @router.delete("/v1/models/<name>/aliases/<alias>", summary="Delete an alias")
+    def handle_delete_alias(name: str, alias: str) -> Response[None]:
+        aliases.delete(_principal(router), name, alias, if_match())
+        return Response(status_code=204, body=None)
+
     return router
 
 
@@ -144,4 +204,5 @@ def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
     install_error_handlers(app)
     app.include_router(tenants_router(plane.tenants))
     app.include_router(models_router(plane.registry))
+    app.include_router(aliases_router(plane.aliases))
     return app

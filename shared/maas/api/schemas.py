@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from maas.aliases import Alias, AliasState, AliasTarget, Route, Shadow
 from maas.domain import ApiKey, Framework, Model, ModelName, ModelVersion, Scope, Signature, TenantId, VersionStatus
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the artifact")]
@@ -126,3 +127,51 @@ class VersionResponse(BaseModel):
 
 class VersionListResponse(BaseModel):
     versions: list[VersionResponse]
+
+
+class SetAliasRequest(RequestBody):
+    """Either ``{"version": 3}`` or ``{"routes": [{"version", "weight"}, ...], "shadow"?: {...}}``."""
+
+    version: int | None = Field(default=None, ge=1)
+    routes: list[Route] | None = None
+    shadow: Shadow | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SetAliasRequest:
+        if (self.version is None) == (self.routes is None):
+            raise ValueError("give either version or routes")
+        return self
+
+    def target(self) -> AliasTarget:
+        routes = self.routes if self.routes is not None else [Route(version=self.version or 0, weight=100)]
+        return AliasTarget(routes=routes, shadow=self.shadow)
+
+
+class AliasResponse(BaseModel):
+    name: str
+    model: str
+    routes: list[Route]
+    shadow: Shadow | None
+    revision: int
+    etag: str
+    updated_at: datetime
+    updated_by: str
+    history: list[AliasState]
+
+    @classmethod
+    def of(cls, alias: Alias) -> AliasResponse:
+        return cls(
+            name=alias.name,
+            model=alias.model,
+            routes=alias.routes,
+            shadow=alias.shadow,
+            revision=alias.revision,
+            etag=alias.etag,
+            updated_at=alias.updated_at,
+            updated_by=alias.updated_by,
+            history=alias.history,
+        )
+
+
+class AliasListResponse(BaseModel):
+    aliases: list[AliasResponse]

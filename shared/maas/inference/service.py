@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from maas.aliases import DEFAULT_ALIAS, Alias, Shadow, choose_route, is_alias_name
 from maas.domain import Model, ModelVersion, Principal, Scope, VersionStatus
 from maas.errors import InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError
 from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
-from maas.ports import RegistryStore
+from maas.ports import AliasStore, RegistryStore
 from maas.tenants import require
 
 PLATFORM = "onnxruntime_onnx"
@@ -46,18 +47,30 @@ class TtlCache:
         return value
 
 
-class VersionResolver:
-    """Which version serves a request: an explicit number, or the newest READY one."""
+@dataclass(frozen=True)
+class Resolved:
+    """What serves a request: the version, and the alias it came through (with its shadow), if any."""
 
-    def __init__(self, store: RegistryStore, ttl_seconds: float) -> None:
+    version: ModelVersion
+    alias: str | None = None
+    shadow: Shadow | None = None
+
+
+class VersionResolver:
+    """Which version serves a request: a number, or an alias (``production`` when none is named)."""
+
+    def __init__(self, store: RegistryStore, ttl_seconds: float, aliases: AliasStore | None = None) -> None:
         self._store = store
+        self._aliases = aliases
         self._cache = TtlCache(ttl_seconds)
 
     def model(self, tenant_id: str, name: str) -> Model:
         model = self._cache.get(
-            ("model", tenant_id, name), lambda: self._store.get_model(tenant_id, name), keep=lambda m: m is not None
+            ("model", tenant_id, name),
+            lambda: self._store.get_model(tenant_id, name),
+            keep=lambda m: m is not None and m.deleted_at is None,
         )
-        if model is None:
+        if model is None or model.deleted_at is not None:
             raise NotFoundError(f"model '{name}' not found")
         return model
 
@@ -65,21 +78,38 @@ class VersionResolver:
         self.model(tenant_id, name)
         return self._cache.get(("versions", tenant_id, name), lambda: self._store.list_versions(tenant_id, name))
 
-    def resolve(self, tenant_id: str, name: str, version: str | None) -> ModelVersion:
-        if version is None:
-            versions = self.versions(tenant_id, name)
-            ready = [v for v in versions if v.status == VersionStatus.READY]
-            if ready:
-                return max(ready, key=lambda v: v.version)
-            if any(v.status == VersionStatus.PENDING_UPLOAD for v in versions):
-                raise NotReadyError(
-                    f"model '{name}' has no READY version yet", headers={"Retry-After": RETRY_AFTER_SECONDS}
-                )
-            raise NotFoundError(f"model '{name}' has no READY version")
-        if not version.isdigit() or int(version) < 1:
-            raise NotFoundError(f"version '{version}' of model '{name}' not found")
-        number = int(version)
+    def resolve(self, tenant_id: str, name: str, ref: str | None, request_id: str | None = None) -> Resolved:
+        """``ref`` is a version number, an alias name, or None for the default alias."""
         self.model(tenant_id, name)
+        if ref is not None and ref.isascii() and ref.isdigit():
+            return Resolved(self.version(tenant_id, name, int(ref)))
+        alias_name = ref or DEFAULT_ALIAS
+        alias = self._alias(tenant_id, name, alias_name) if is_alias_name(alias_name) else None
+        if alias is None:
+            if ref is None:
+                self._no_default(tenant_id, name)
+            raise NotFoundError(f"version or alias '{ref}' of model '{name}' not found")
+        return Resolved(self.version(tenant_id, name, choose_route(alias, request_id)), alias.name, alias.shadow)
+
+    def _alias(self, tenant_id: str, name: str, alias: str) -> Alias | None:
+        if self._aliases is None:
+            return None
+        store = self._aliases
+        return self._cache.get(
+            ("alias", tenant_id, name, alias), lambda: store.get_alias(tenant_id, name, alias), keep=bool
+        )
+
+    def _no_default(self, tenant_id: str, name: str) -> None:
+        versions = self.versions(tenant_id, name)
+        if any(v.status == VersionStatus.PENDING_UPLOAD for v in versions):
+            raise NotReadyError(
+                f"model '{name}' has no READY version yet", headers={"Retry-After": RETRY_AFTER_SECONDS}
+            )
+        raise NotFoundError(f"model '{name}' has no READY version")
+
+    def version(self, tenant_id: str, name: str, number: int) -> ModelVersion:
+        if number < 1:
+            raise NotFoundError(f"version {number} of model '{name}' not found")
         found = self._cache.get(
             ("version", tenant_id, name, number),
             lambda: self._store.get_version(tenant_id, name, number),
@@ -121,7 +151,7 @@ class InferenceService:
 
     def model_metadata(self, principal: Principal, name: str, version: str | None) -> dict[str, Any]:
         require(principal, Scope.READ)
-        resolved = self.resolver.resolve(principal.tenant_id, name, version)
+        resolved = self.resolver.resolve(principal.tenant_id, name, version).version
         versions = [v for v in self.resolver.versions(principal.tenant_id, name) if v.status == VersionStatus.READY]
         return {
             "name": name,
@@ -132,7 +162,7 @@ class InferenceService:
 
     def model_ready(self, principal: Principal, name: str, version: str | None) -> dict[str, Any]:
         require(principal, Scope.READ)
-        resolved = self.resolver.resolve(principal.tenant_id, name, version)
+        resolved = self.resolver.resolve(principal.tenant_id, name, version).version
         return {"name": name, "version": str(resolved.version), "ready": True}
 
     def infer(
@@ -147,11 +177,13 @@ class InferenceService:
             raise PayloadTooLargeError(
                 f"the request is {len(body)} bytes; the limit is {self.limits.max_request_bytes}"
             )
-        resolved = self.resolver.resolve(principal.tenant_id, name, version)
+        self.resolver.model(principal.tenant_id, name)  # an unknown model is 404 before its body is read
+        request = parse_request(body, header_length)
+        target = self.resolver.resolve(principal.tenant_id, name, version, request.id)
+        resolved = target.version
         signature = resolved.signature
         if signature is None:  # READY versions always carry one
             raise NotFoundError(f"version {resolved.version} of model '{name}' has no signature")
-        request = parse_request(body, header_length)
         feeds = check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
         session = self.cache.session(resolved)
         outputs = request.outputs

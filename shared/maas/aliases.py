@@ -1,0 +1,261 @@
+"""Aliases: named, movable pointers at versions, with weighted routes (canary), a shadow, and rollback.
+
+An alias holds one or more routes ``{version, weight}`` (weights sum to 100) and optionally a shadow
+``{version, sample_rate}``. Every change bumps its revision; the revision is its ETag, and a write that names
+an ETag (``If-Match``) succeeds only if nobody changed the alias since (412 otherwise). Each change keeps the
+previous state in the history, so ``rollback`` returns to it. Every model gets a ``production`` alias pointing
+at its first READY version; requests without a version resolve through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from maas.domain import Model, ModelVersion, Principal, Scope, VersionStatus, utcnow
+from maas.errors import ConflictError, InvalidRequestError, NotFoundError, PreconditionFailedError
+from maas.events import AliasUpdated
+from maas.ports import AliasStore, EventPublisher, RegistryStore
+from maas.tenants import require
+
+DEFAULT_ALIAS = "production"
+HISTORY_LIMIT = 20
+_ALIAS_NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+def _check_alias_name(value: str) -> str:
+    if not _ALIAS_NAME.fullmatch(value):
+        raise ValueError(
+            "an alias is 1 to 63 characters: lowercase letters, digits, '-' and '_', starting with a letter"
+        )
+    return value
+
+
+AliasName = Annotated[str, AfterValidator(_check_alias_name)]
+
+
+def is_alias_name(ref: str) -> bool:
+    return bool(_ALIAS_NAME.fullmatch(ref))
+
+
+class Route(BaseModel):
+    version: int = Field(ge=1)
+    weight: int = Field(ge=1, le=100)
+
+
+class Shadow(BaseModel):
+    version: int = Field(ge=1)
+    sample_rate: float = Field(gt=0, le=1)
+
+
+class AliasTarget(BaseModel):
+    routes: list[Route] = Field(min_length=1, max_length=10)
+    shadow: Shadow | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> AliasTarget:
+        if sum(r.weight for r in self.routes) != 100:
+            raise ValueError("route weights must sum to 100")
+        if len({r.version for r in self.routes}) != len(self.routes):
+            raise ValueError("each version may appear in one route only")
+        if self.shadow and self.shadow.version in {r.version for r in self.routes}:
+            raise ValueError("the shadow version must not also take live traffic")
+        return self
+
+    @property
+    def versions(self) -> set[int]:
+        out = {r.version for r in self.routes}
+        if self.shadow:
+            out.add(self.shadow.version)
+        return out
+
+
+class AliasState(BaseModel):
+    revision: int
+    routes: list[Route]
+    shadow: Shadow | None = None
+    updated_at: datetime
+    updated_by: str
+
+
+class Alias(BaseModel):
+    tenant_id: str
+    model: str
+    name: str
+    routes: list[Route]
+    shadow: Shadow | None = None
+    revision: int = 1
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str = ""
+    history: list[AliasState] = Field(default_factory=list)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.revision}"'
+
+    @property
+    def target(self) -> AliasTarget:
+        return AliasTarget(routes=self.routes, shadow=self.shadow)
+
+    def state(self) -> AliasState:
+        return AliasState(
+            revision=self.revision,
+            routes=self.routes,
+            shadow=self.shadow,
+            updated_at=self.updated_at,
+            updated_by=self.updated_by,
+        )
+
+
+def parse_etag(if_match: str | None) -> int | None:
+    """``If-Match: "3"`` -> 3; absent -> None (an unconditional update); ``*`` -> None."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isascii() or not text.isdigit():
+        raise PreconditionFailedError(f"If-Match {if_match!r} is not an ETag of this alias")
+    return int(text)
+
+
+def choose_route(alias: Alias, request_id: str | None) -> int:
+    """The version that serves a request: weighted, and the same one for the same request id (a retry)."""
+    if len(alias.routes) == 1:
+        return alias.routes[0].version
+    if request_id:
+        digest = hashlib.sha256(f"{alias.tenant_id}/{alias.model}/{alias.name}/{request_id}".encode()).digest()
+        point = int.from_bytes(digest[:8], "big") % 10_000 / 100
+    else:
+        point = random.random() * 100
+    cumulative = 0
+    for route in alias.routes:
+        cumulative += route.weight
+        if point < cumulative:
+            return route.version
+    return alias.routes[-1].version
+
+
+class Aliases:
+    def __init__(self, store: RegistryStore, aliases: AliasStore, events: EventPublisher | None = None) -> None:
+        self._store = store
+        self._aliases = aliases
+        self._events = events
+
+    def _model(self, principal: Principal, name: str) -> Model:
+        model = self._store.get_model(principal.tenant_id, name)
+        if model is None or model.deleted_at is not None:
+            raise NotFoundError(f"model '{name}' not found")
+        return model
+
+    def get(self, principal: Principal, model: str, name: str) -> Alias:
+        require(principal, Scope.READ)
+        self._model(principal, model)
+        alias = self._aliases.get_alias(principal.tenant_id, model, name)
+        if alias is None:
+            raise NotFoundError(f"alias '{name}' of model '{model}' not found")
+        return alias
+
+    def list(self, principal: Principal, model: str) -> list[Alias]:
+        require(principal, Scope.READ)
+        self._model(principal, model)
+        return self._aliases.list_aliases(principal.tenant_id, model)
+
+    def _check_targets(self, principal: Principal, model: str, target: AliasTarget) -> None:
+        for number in sorted(target.versions):
+            version = self._store.get_version(principal.tenant_id, model, number)
+            if version is None:
+                raise InvalidRequestError(f"version {number} of model '{model}' does not exist")
+            if version.status != VersionStatus.READY:
+                raise ConflictError(f"version {number} of model '{model}' is {version.status}; only READY versions")
+
+    def set(
+        self, principal: Principal, model: str, name: str, target: AliasTarget, if_match: str | None = None
+    ) -> Alias:
+        require(principal, Scope.PUBLISH)
+        self._model(principal, model)
+        self._check_targets(principal, model, target)
+        expected = parse_etag(if_match)
+        current = self._aliases.get_alias(principal.tenant_id, model, name)
+        if expected is not None and (current is None or current.revision != expected):
+            raise PreconditionFailedError(f"alias '{name}' changed since ETag \"{expected}\"")
+        alias = self._next(principal, model, name, current, target)
+        self._aliases.save_alias(alias, expected_revision=current.revision if current else 0)
+        self._announce(alias, current, "set")
+        return alias
+
+    def rollback(self, principal: Principal, model: str, name: str, if_match: str | None = None) -> Alias:
+        require(principal, Scope.PUBLISH)
+        current = self.get(principal, model, name)
+        expected = parse_etag(if_match)
+        if expected is not None and current.revision != expected:
+            raise PreconditionFailedError(f"alias '{name}' changed since ETag \"{expected}\"")
+        if not current.history:
+            raise ConflictError(f"alias '{name}' has no earlier target to roll back to")
+        previous = current.history[-1]
+        target = AliasTarget(routes=previous.routes, shadow=previous.shadow)
+        self._check_targets(principal, model, target)
+        alias = self._next(principal, model, name, current, target)
+        alias.history = current.history[:-1]  # walking back: the state left is not a rollback target
+        self._aliases.save_alias(alias, expected_revision=current.revision)
+        self._announce(alias, current, "rollback")
+        return alias
+
+    def delete(self, principal: Principal, model: str, name: str, if_match: str | None = None) -> None:
+        require(principal, Scope.PUBLISH)
+        current = self.get(principal, model, name)
+        expected = parse_etag(if_match)
+        if not self._aliases.delete_alias(principal.tenant_id, model, name, expected or current.revision):
+            raise PreconditionFailedError(f"alias '{name}' changed while being deleted")
+
+    def ensure_default(self, version: ModelVersion) -> Alias | None:
+        """Point ``production`` at ``version`` if the model has no such alias yet (its first READY version)."""
+        if self._aliases.get_alias(version.tenant_id, version.model, DEFAULT_ALIAS) is not None:
+            return None
+        alias = Alias(
+            tenant_id=version.tenant_id,
+            model=version.model,
+            name=DEFAULT_ALIAS,
+            routes=[Route(version=version.version, weight=100)],
+            updated_by="maas",
+        )
+        try:
+            self._aliases.save_alias(alias, expected_revision=0)
+        except PreconditionFailedError:
+            return None  # another delivery made it first
+        self._announce(alias, None, "default")
+        return alias
+
+    @staticmethod
+    def _next(principal: Principal, model: str, name: str, current: Alias | None, target: AliasTarget) -> Alias:
+        history = [*current.history, current.state()][-HISTORY_LIMIT:] if current else []
+        return Alias(
+            tenant_id=principal.tenant_id,
+            model=model,
+            name=name,
+            routes=target.routes,
+            shadow=target.shadow,
+            revision=(current.revision + 1) if current else 1,
+            updated_by=principal.key_id,
+            history=history,
+        )
+
+    def _announce(self, alias: Alias, previous: Alias | None, reason: str) -> None:
+        if self._events is None:
+            return
+        self._events.publish(
+            "AliasUpdated",
+            AliasUpdated(
+                tenant_id=alias.tenant_id,
+                model=alias.model,
+                alias=alias.name,
+                revision=alias.revision,
+                routes=[r.model_dump() for r in alias.routes],
+                shadow=alias.shadow.model_dump() if alias.shadow else None,
+                previous_routes=[r.model_dump() for r in previous.routes] if previous else None,
+                reason=reason,
+            ),
+        )
