@@ -12,7 +12,7 @@ import pytest
 
 from maas.local.state import pid_alive, read_env, read_state
 
-from e2e_helpers import MAX_ARTIFACT_BYTES, BusTap, Platform, TenantKeys, free_port, maas_cli
+from e2e_helpers import MAX_ARTIFACT_BYTES, REGISTRY_CACHE_SECONDS, BusTap, Platform, TenantKeys, free_port, maas_cli
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         str(free_port()),
         "--parameter-overrides",
         f"MaxArtifactBytes={MAX_ARTIFACT_BYTES}",
+        f"RegistryCacheSeconds={REGISTRY_CACHE_SECONDS}",
     )
     assert started.returncode == 0, started.stderr + started.stdout
     env = read_env(state_dir / "local.env")

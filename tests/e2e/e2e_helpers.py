@@ -18,6 +18,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_ARTIFACT_BYTES = 2_000_000
+REGISTRY_CACHE_SECONDS = 1  # how long the inference function may serve an old alias target
 
 
 def free_port() -> int:

@@ -144,6 +144,24 @@ class MaasClient:
     def list_versions(self, name: str) -> Any:
         return self.request("GET", f"/v1/models/{name}/versions")["versions"]
 
+    # --- aliases and lifecycle ------------------------------------------------------------------------------
+    def set_alias(self, name: str, alias: str, target: dict[str, Any], if_match: str | None = None) -> Any:
+        headers = {"If-Match": if_match} if if_match else {}
+        return self.request("PUT", f"/v1/models/{name}/aliases/{alias}", target, headers=headers)
+
+    def get_alias(self, name: str, alias: str) -> Any:
+        return self.request("GET", f"/v1/models/{name}/aliases/{alias}")
+
+    def list_aliases(self, name: str) -> Any:
+        return self.request("GET", f"/v1/models/{name}/aliases")["aliases"]
+
+    def rollback_alias(self, name: str, alias: str, if_match: str | None = None) -> Any:
+        headers = {"If-Match": if_match} if if_match else {}
+        return self.request("POST", f"/v1/models/{name}/aliases/{alias}/rollback", headers=headers)
+
+    def archive_version(self, name: str, version: int) -> None:
+        self.request("DELETE", f"/v1/models/{name}/versions/{version}")
+
     # --- inference ------------------------------------------------------------------------------------------
     def _v2_path(self, name: str, version: str | int | None) -> str:
         return f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "")

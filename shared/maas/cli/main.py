@@ -244,6 +244,59 @@ def cmd_models_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair(text: str, kind: type) -> tuple[int, Any]:
+    version, sep, value = text.partition(":")
+    if not sep:
+        raise SystemExit(f"expected VERSION:VALUE, got {text!r}")
+    return int(version), kind(value)
+
+
+def cmd_aliases_set(args: argparse.Namespace) -> int:
+    target: dict[str, Any]
+    if args.version is not None:
+        target = {"version": args.version}
+    elif args.route:
+        target = {"routes": [{"version": v, "weight": w} for v, w in (_pair(r, int) for r in args.route)]}
+    else:
+        print("give --version N, or --route VERSION:WEIGHT (repeated)", file=sys.stderr)
+        return 2
+    if args.shadow:
+        version, rate = _pair(args.shadow, float)
+        target["shadow"] = {"version": version, "sample_rate": rate}
+    _print_json(_client(args).set_alias(args.name, args.alias, target, args.if_match))
+    return 0
+
+
+def _alias_line(alias: dict[str, Any]) -> dict[str, Any]:
+    routes = ", ".join(f"v{r['version']} {r['weight']}%" for r in alias["routes"])
+    shadow = alias.get("shadow")
+    return {
+        "alias": alias["name"],
+        "routes": routes,
+        "shadow": f"v{shadow['version']} at {shadow['sample_rate']:.0%}" if shadow else "-",
+        "etag": alias["etag"],
+        "updated_at": alias["updated_at"],
+    }
+
+
+def cmd_aliases_show(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.alias:
+        _print_json(client.get_alias(args.name, args.alias))
+        return 0
+    _table(
+        [_alias_line(a) for a in client.list_aliases(args.name)], ["alias", "routes", "shadow", "etag", "updated_at"]
+    )
+    return 0
+
+
+def cmd_aliases_rollback(args: argparse.Namespace) -> int:
+    alias = _client(args).rollback_alias(args.name, args.alias, args.if_match)
+    line = _alias_line(alias)
+    print(f"{args.name}/{args.alias} -> {line['routes']} (etag {line['etag']})")
+    return 0
+
+
 def _parse_inputs(items: list[str], metadata: dict[str, Any]) -> list[dict[str, Any]]:
     """``name=1,2,3`` -> an OIP input, shaped by the model's signature (one free dimension is inferred)."""
     specs = {spec["name"]: spec for spec in metadata["inputs"]}
@@ -344,9 +397,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--version", type=int)
     p.set_defaults(func=cmd_models_show)
+    aliases = sub.add_parser("aliases", help="aliases: named targets").add_subparsers(dest="action", required=True)
+    p = aliases.add_parser("set", help="point an alias at a version, or split it by weight")
+    p.add_argument("name")
+    p.add_argument("alias")
+    p.add_argument("--version", type=int)
+    p.add_argument("--route", action="append", metavar="VERSION:WEIGHT", help="repeat; weights sum to 100")
+    p.add_argument("--shadow", metavar="VERSION:SAMPLE_RATE", help="mirror a sample of traffic, e.g. 3:0.1")
+    p.add_argument("--if-match", help="the ETag the alias must still have")
+    p.set_defaults(func=cmd_aliases_set)
+    p = aliases.add_parser("show", help="one alias, or a model's aliases")
+    p.add_argument("name")
+    p.add_argument("alias", nargs="?")
+    p.set_defaults(func=cmd_aliases_show)
+    p = aliases.add_parser("rollback", help="return an alias to its previous target")
+    p.add_argument("name")
+    p.add_argument("alias")
+    p.add_argument("--if-match")
+    p.set_defaults(func=cmd_aliases_rollback)
+
     p = sub.add_parser("infer", help="run an Open Inference Protocol v2 infer request")
     p.add_argument("name")
-    p.add_argument("--version", help="a version number (default: the newest READY version)")
+    p.add_argument("--version", help="a version number or an alias (default: the production alias)")
     p.add_argument("--json", help="file with the OIP v2 request body ('-' for stdin)")
     p.add_argument("--input", action="append", metavar="NAME=V1,V2,...", help="an input's values, row-major")
     p.set_defaults(func=cmd_infer)
