@@ -40,6 +40,8 @@ class InMemoryRegistryStore:
         self.counters: dict[tuple[str, str], int] = {}
         self.versions: dict[tuple[str, str, int], ModelVersion] = {}
         self.aliases: dict[tuple[str, str, str], Alias] = {}
+        self.shadow_samples: set[str] = set()
+        self.shadow_stats: dict[tuple[str, str, str, int], dict] = {}
 
     # --- tenants and keys ----------------------------------------------------------------------------------
     def create_tenant(self, tenant: Tenant) -> None:
@@ -160,6 +162,39 @@ class InMemoryRegistryStore:
             del self.aliases[(tenant_id, model, name)]
             return True
 
+    # --- shadow statistics ----------------------------------------------------------------------------------
+    def record_shadow_sample(
+        self,
+        tenant_id: str,
+        model: str,
+        alias: str,
+        version: int,
+        sample_id: str,
+        *,
+        agreed: bool,
+        errored: bool,
+        primary_ms: float,
+        shadow_ms: float,
+    ) -> bool:
+        with self._lock:
+            if sample_id in self.shadow_samples:
+                return False
+            self.shadow_samples.add(sample_id)
+            stats = self.shadow_stats.setdefault((tenant_id, model, alias, version), {})
+            for key, value in (
+                ("samples", 1),
+                ("agreements", int(agreed)),
+                ("errors", int(errored)),
+                ("primary_ms", primary_ms),
+                ("shadow_ms", shadow_ms),
+            ):
+                stats[key] = stats.get(key, 0) + value
+            return True
+
+    def get_shadow_stats(self, tenant_id: str, model: str, alias: str, version: int) -> dict | None:
+        stats = self.shadow_stats.get((tenant_id, model, alias, version))
+        return dict(stats) if stats else None
+
     def mark_announced(self, tenant_id: str, model: str, version: int) -> None:
         with self._lock:
             stored = self.versions.get((tenant_id, model, version))
@@ -219,6 +254,16 @@ class InMemoryBlobStore:
             raise KeyError(f"no object s3://{bucket}/{key} (version {version_id})")  # S3 says NoSuchKey
         for start in range(0, len(blob.data), self.chunk_size):
             yield blob.data[start : start + self.chunk_size]
+
+
+@dataclass
+class RecordingQueue:
+    """A ``QueueSender`` that keeps what was sent."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def send(self, body: str) -> None:
+        self.messages.append(body)
 
 
 @dataclass

@@ -25,7 +25,7 @@ app = create_app(
             upload_expires_in=settings.upload_expires_in,
             aliases=store,
         ),
-        aliases=Aliases(store, store, EventBridgePublisher(settings.event_bus_name)),
+        aliases=Aliases(store, store, EventBridgePublisher(settings.event_bus_name), shadow_stats=store),
     )
 )
 

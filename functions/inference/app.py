@@ -4,6 +4,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.s3 import S3BlobStore
+from maas.adapters.sqs import SqsQueueSender
 from maas.api.inference import OipApi, log_request
 from maas.inference.cache import ModelCache
 from maas.inference.service import InferenceLimits, InferenceService, VersionResolver
@@ -23,6 +24,7 @@ api = OipApi(
             settings.model_disk_cache_bytes,
         ),
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
+        shadow_queue=SqsQueueSender(settings.shadow_queue_url) if settings.shadow_queue_url else None,
     )
 )
 

@@ -13,7 +13,7 @@ import hashlib
 import random
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
@@ -22,6 +22,9 @@ from maas.errors import ConflictError, InvalidRequestError, NotFoundError, Preco
 from maas.events import AliasUpdated
 from maas.ports import AliasStore, EventPublisher, RegistryStore
 from maas.tenants import require
+
+if TYPE_CHECKING:
+    from maas.inference.shadow import ShadowStatsStore
 
 DEFAULT_ALIAS = "production"
 HISTORY_LIMIT = 20
@@ -140,10 +143,17 @@ def choose_route(alias: Alias, request_id: str | None) -> int:
 
 
 class Aliases:
-    def __init__(self, store: RegistryStore, aliases: AliasStore, events: EventPublisher | None = None) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        aliases: AliasStore,
+        events: EventPublisher | None = None,
+        shadow_stats: ShadowStatsStore | None = None,
+    ) -> None:
         self._store = store
         self._aliases = aliases
         self._events = events
+        self._shadow_stats = shadow_stats
 
     def _model(self, principal: Principal, name: str) -> Model:
         model = self._store.get_model(principal.tenant_id, name)
@@ -163,6 +173,18 @@ class Aliases:
         require(principal, Scope.READ)
         self._model(principal, model)
         return self._aliases.list_aliases(principal.tenant_id, model)
+
+    def shadow_report(self, principal: Principal, model: str, name: str) -> dict[str, Any]:
+        """How the alias's shadow compares with its live traffic so far."""
+        alias = self.get(principal, model, name)
+        if alias.shadow is None:
+            raise NotFoundError(f"alias '{name}' has no shadow")
+        from maas.inference.shadow import stats_summary
+
+        raw = None
+        if self._shadow_stats is not None:
+            raw = self._shadow_stats.get_shadow_stats(principal.tenant_id, model, name, alias.shadow.version)
+        return {"alias": name, "model": model, **stats_summary(raw, alias.shadow.version, alias.shadow.sample_rate)}
 
     def _check_targets(self, principal: Principal, model: str, target: AliasTarget) -> None:
         for number in sorted(target.versions):

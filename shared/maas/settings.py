@@ -47,3 +47,8 @@ class InferenceSettings(FunctionSettings):
     model_cache_dir: str = Field(default="/tmp/maas-models", alias="MODEL_CACHE_DIR")  # noqa: S108 - Lambda's disk
     registry_cache_seconds: float = Field(default=5, alias="REGISTRY_CACHE_SECONDS", ge=0)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, alias="MAX_REQUEST_BYTES", gt=0)
+    shadow_queue_url: str | None = Field(default=None, alias="SHADOW_QUEUE_URL")
+
+
+class ShadowSettings(InferenceSettings):
+    """The shadow worker loads models exactly as the inference function does."""

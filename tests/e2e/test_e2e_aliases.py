@@ -197,3 +197,41 @@ def test_cli_aliases(platform: Platform, three_versions: dict) -> None:
     stale = maas_cli("aliases", "set", "ranker", "cli", "--version", "1", "--if-match", '"1"', env=env)
     assert stale.returncode == 1
     assert "PRECONDITION_FAILED" in stale.stderr
+
+
+def test_shadow_never_alters_responses_and_reports_agreement(platform: Platform, three_versions: dict) -> None:
+    key = three_versions["key"]
+    put = platform.call(
+        "PUT",
+        "/v1/models/ranker/aliases/shadowed",
+        key,
+        json_body={"routes": [{"version": 1, "weight": 100}], "shadow": {"version": 3, "sample_rate": 1.0}},
+    )
+    assert put.status_code == 200, put.text
+    settle()
+    plain = platform.call("POST", "/v2/models/ranker/versions/1/infer", key, json_body=body("same")).json()
+
+    responses = [
+        platform.call("POST", "/v2/models/ranker/versions/shadowed/infer", key, json_body=body("same"))
+        for _ in range(12)
+    ]
+
+    # every answer is the live version's, identical to asking version 1 directly
+    for response in responses:
+        assert response.status_code == 200
+        assert response.json()["model_version"] == "1"
+        assert response.json()["outputs"] == plain["outputs"]
+    deadline = time.monotonic() + 30
+    report: dict = {}
+    while time.monotonic() < deadline:
+        report = platform.call("GET", "/v1/models/ranker/aliases/shadowed/shadow", key).json()
+        if report.get("samples", 0) >= 12:
+            break
+        time.sleep(0.5)
+    assert report["samples"] == 12, report
+    assert report["shadow_version"] == 3
+    assert report["errors"] == 0
+    assert 0 <= report["agreement_rate"] <= 1
+    assert report["shadow_latency_ms_avg"] > 0
+    assert report["primary_latency_ms_avg"] > 0
+    assert_error(platform.call("GET", "/v1/models/ranker/aliases/production/shadow", key), 404, "NOT_FOUND")

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -245,6 +246,60 @@ class DynamoRegistryStore:
                 return False
             raise
         return True
+
+    # --- shadow statistics ----------------------------------------------------------------------------------
+    def record_shadow_sample(
+        self,
+        tenant_id: str,
+        model: str,
+        alias: str,
+        version: int,
+        sample_id: str,
+        *,
+        agreed: bool,
+        errored: bool,
+        primary_ms: float,
+        shadow_ms: float,
+    ) -> bool:
+        """The sample's marker and the counters change in one transaction: counted once, or not at all."""
+        pk = _pk(tenant_id)
+        client = self._table.meta.client
+        expires = int(time.time()) + 7 * 24 * 3600
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table.name,
+                            "Item": {"PK": pk, "SK": f"SHADOWSAMPLE#{sample_id}", "expires_at": expires},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table.name,
+                            "Key": {"PK": pk, "SK": f"SHADOW#{model}#{alias}#{version}"},
+                            "UpdateExpression": "ADD samples :one, agreements :agreed, errors :errored, "
+                            "primary_ms :primary, shadow_ms :shadow",
+                            "ExpressionAttributeValues": {
+                                ":one": 1,
+                                ":agreed": int(agreed),
+                                ":errored": int(errored),
+                                ":primary": Decimal(str(round(primary_ms, 3))),
+                                ":shadow": Decimal(str(round(shadow_ms, 3))),
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def get_shadow_stats(self, tenant_id: str, model: str, alias: str, version: int) -> dict[str, Any] | None:
+        return self._get(_pk(tenant_id), f"SHADOW#{model}#{alias}#{version}")
 
     def mark_announced(self, tenant_id: str, model: str, version: int) -> None:
         self._table.update_item(

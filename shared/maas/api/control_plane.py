@@ -179,6 +179,10 @@ def aliases_router(aliases: Aliases) -> APIGatewayHttpRouter:
     def handle_rollback_alias(name: str, alias: str) -> Response[AliasResponse]:
         return _alias_response(aliases.rollback(_principal(router), name, alias, if_match()))
 
+    @router.get("/v1/models/<name>/aliases/<alias>/shadow", summary="Shadow comparison: agreement and latency")
+    def handle_shadow_report(name: str, alias: str) -> dict[str, Any]:
+        return aliases.shadow_report(_principal(router), name, alias)
+
     @router.delete("/v1/models/<name>/aliases/<alias>", summary="Delete an alias")
     def handle_delete_alias(name: str, alias: str) -> Response[None]:
         aliases.delete(_principal(router), name, alias, if_match())

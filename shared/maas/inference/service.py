@@ -6,6 +6,7 @@ call to DynamoDB or S3.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from maas.errors import InvalidRequestError, NotFoundError, NotReadyError, Paylo
 from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
+from maas.inference.shadow import QueueSender, make_sample
 from maas.ports import AliasStore, RegistryStore
 from maas.tenants import require
 
@@ -144,10 +146,17 @@ def _io_metadata(version: ModelVersion) -> dict[str, Any]:
 
 
 class InferenceService:
-    def __init__(self, resolver: VersionResolver, cache: ModelCache, limits: InferenceLimits | None = None) -> None:
+    def __init__(
+        self,
+        resolver: VersionResolver,
+        cache: ModelCache,
+        limits: InferenceLimits | None = None,
+        shadow_queue: QueueSender | None = None,
+    ) -> None:
         self.resolver = resolver
         self.cache = cache
         self.limits = limits or InferenceLimits()
+        self.shadow_queue = shadow_queue
 
     def model_metadata(self, principal: Principal, name: str, version: str | None) -> dict[str, Any]:
         require(principal, Scope.READ)
@@ -189,12 +198,28 @@ class InferenceService:
         outputs = request.outputs
         names = [o.name for o in outputs] if outputs is not None else [s.name for s in signature.outputs]
         binary = {o.name: o.binary for o in outputs} if outputs is not None else {}
+        started = time.perf_counter()
         try:
             results = session.run(names, feeds)
         except Exception as exc:  # onnxruntime raises untyped errors for inputs it cannot take
             detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
+        elapsed_ms = (time.perf_counter() - started) * 1000
         datatypes = {spec.name: spec.datatype for spec in signature.outputs}
+        if target.shadow and target.alias and self.shadow_queue and random.random() < target.shadow.sample_rate:
+            sample = make_sample(
+                tenant_id=principal.tenant_id,
+                model=name,
+                alias=target.alias,
+                primary_version=resolved.version,
+                shadow_version=target.shadow.version,
+                body=body,
+                header_length=header_length,
+                outputs={n: (datatypes[n], a) for n, a in zip(names, results, strict=True)},
+                primary_ms=elapsed_ms,
+            )
+            if sample:
+                self.shadow_queue.send(sample)
         encoded, header = encode_response(
             name,
             str(resolved.version),

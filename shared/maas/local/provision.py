@@ -306,7 +306,9 @@ class Provisioner:
         # Queues first: redrive policies and environment variables refer to them.
         order = ["AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Events::EventBus"]
         for kind in order:
-            for logical_id, res in self.template.of_type(kind).items():
+            resources = self.template.of_type(kind).items()
+            # dead-letter queues before the queues that redrive into them
+            for logical_id, res in sorted(resources, key=lambda r: "RedrivePolicy" in r[1].get("Properties", {})):
                 creators[kind](logical_id, res.get("Properties", {}))
         for logical_id, res in self.template.of_type("AWS::Lambda::Function").items():
             self.topology.functions[logical_id] = self.read_function(logical_id, res["Properties"])

@@ -1,0 +1,39 @@
+"""Shadow worker: runs an alias's shadow version on sampled live requests and records the comparison."""
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from maas.adapters.dynamodb import DynamoRegistryStore
+from maas.adapters.s3 import S3BlobStore
+from maas.inference.cache import ModelCache
+from maas.inference.service import VersionResolver
+from maas.inference.shadow import ShadowRunner
+from maas.observability import capture_lambda_handler, logger, metrics
+from maas.settings import ShadowSettings
+
+settings = ShadowSettings.from_env()
+store = DynamoRegistryStore(settings.registry_table)
+runner = ShadowRunner(
+    VersionResolver(store, settings.registry_cache_seconds, aliases=store),
+    ModelCache(
+        S3BlobStore(),
+        settings.artifacts_bucket,
+        settings.model_cache_dir,
+        settings.model_cache_bytes,
+        settings.model_disk_cache_bytes,
+    ),
+    store,
+)
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    runner.run(record.body)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@capture_lambda_handler()
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
