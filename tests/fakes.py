@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from maas.access import Grant
 from maas.aliases import Alias
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
@@ -41,6 +42,7 @@ class InMemoryRegistryStore:
         self.versions: dict[tuple[str, str, int], ModelVersion] = {}
         self.aliases: dict[tuple[str, str, str], Alias] = {}
         self.shadow_samples: set[str] = set()
+        self.grants: dict[tuple[str, str, str], Grant] = {}
         self.shadow_stats: dict[tuple[str, str, str, int], dict] = {}
 
     # --- tenants and keys ----------------------------------------------------------------------------------
@@ -161,6 +163,22 @@ class InMemoryRegistryStore:
                 return False
             del self.aliases[(tenant_id, model, name)]
             return True
+
+    # --- grants ---------------------------------------------------------------------------------------------
+    def get_grant(self, owner: str, model: str, grantee: str) -> Grant | None:
+        grant = self.grants.get((owner, model, grantee))
+        return _copy(grant) if grant else None
+
+    def list_grants(self, owner: str, model: str) -> list[Grant]:
+        return [_copy(g) for (o, m, _), g in sorted(self.grants.items()) if (o, m) == (owner, model)]
+
+    def put_grant(self, grant: Grant) -> None:
+        with self._lock:
+            self.grants[(grant.owner, grant.model, grant.grantee)] = _copy(grant)
+
+    def delete_grant(self, owner: str, model: str, grantee: str) -> bool:
+        with self._lock:
+            return self.grants.pop((owner, model, grantee), None) is not None
 
     # --- shadow statistics ----------------------------------------------------------------------------------
     def record_shadow_sample(

@@ -3,6 +3,7 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from maas.access import AccessPolicy, Grants
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
@@ -24,8 +25,10 @@ app = create_app(
             artifacts_bucket=settings.artifacts_bucket,
             upload_expires_in=settings.upload_expires_in,
             aliases=store,
+            access=AccessPolicy(store, settings.grant_cache_seconds),
         ),
         aliases=Aliases(store, store, EventBridgePublisher(settings.event_bus_name), shadow_stats=store),
+        grants=Grants(store, store),
     )
 )
 

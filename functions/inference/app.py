@@ -2,6 +2,7 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from maas.access import AccessPolicy
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.s3 import S3BlobStore
 from maas.adapters.sqs import SqsQueueSender
@@ -25,6 +26,7 @@ api = OipApi(
         ),
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
         shadow_queue=SqsQueueSender(settings.shadow_queue_url) if settings.shadow_queue_url else None,
+        access=AccessPolicy(store, settings.grant_cache_seconds),
     )
 )
 

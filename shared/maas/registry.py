@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from maas.access import AccessPolicy, Action
 from maas.domain import Framework, Model, ModelVersion, Principal, Scope, VersionStatus, artifact_key, utcnow
 from maas.errors import ConflictError, NotFoundError
 from maas.ports import AliasStore, BlobStore, RegistryStore
@@ -29,9 +30,11 @@ class Registry:
         artifacts_bucket: str,
         upload_expires_in: int = 900,
         aliases: AliasStore | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
         self._store = store
         self._aliases = aliases
+        self._access = access
         self._blobs = blobs
         self._bucket = artifacts_bucket
         self._expires_in = upload_expires_in
@@ -43,8 +46,17 @@ class Registry:
         return model
 
     def get_model(self, principal: Principal, name: str) -> Model:
+        """A model the caller may read: its own, or ``owner.model`` through a grant."""
         require(principal, Scope.READ)
-        model = self._store.get_model(principal.tenant_id, name)
+        access = self._access.model(principal, name, Action.READ) if self._access else None
+        owner, model_name = (access.owner, access.model) if access else (principal.tenant_id, name)
+        model = self._store.get_model(owner, model_name)
+        if model is None or model.deleted_at is not None:
+            raise NotFoundError(f"model '{name}' not found")
+        return model
+
+    def _own_model(self, principal: Principal, name: str) -> Model:
+        model = self._store.get_model(principal.tenant_id, AccessPolicy.own(principal, name))
         if model is None or model.deleted_at is not None:
             raise NotFoundError(f"model '{name}' not found")
         return model
@@ -58,7 +70,7 @@ class Registry:
     ) -> tuple[ModelVersion, Upload]:
         """Take the next version number and hand out a presigned URL; the upload itself starts validation."""
         require(principal, Scope.PUBLISH)
-        model = self.get_model(principal, name)
+        model = self._own_model(principal, name)
         number = self._store.allocate_version(model.tenant_id, model.name)
         version = ModelVersion(
             tenant_id=model.tenant_id,
@@ -74,15 +86,15 @@ class Registry:
         return version, Upload(url, "PUT", {"Content-Type": ARTIFACT_CONTENT_TYPE}, self._expires_in)
 
     def get_version(self, principal: Principal, name: str, number: int) -> ModelVersion:
-        self.get_model(principal, name)
-        version = self._store.get_version(principal.tenant_id, name, number)
+        model = self.get_model(principal, name)
+        version = self._store.get_version(model.tenant_id, model.name, number)
         if version is None:
             raise NotFoundError(f"version {number} of model '{name}' not found")
         return version
 
     def list_versions(self, principal: Principal, name: str) -> list[ModelVersion]:
-        self.get_model(principal, name)
-        return self._store.list_versions(principal.tenant_id, name)
+        model = self.get_model(principal, name)
+        return self._store.list_versions(model.tenant_id, model.name)
 
     def _alias_users(self, tenant_id: str, name: str, number: int | None = None) -> list[str]:
         if self._aliases is None:
@@ -93,6 +105,7 @@ class Registry:
     def archive_version(self, principal: Principal, name: str, number: int) -> ModelVersion:
         """Stop serving a version for good; its artifact stays. Refused while an alias points at it."""
         require(principal, Scope.PUBLISH)
+        self._own_model(principal, name)
         version = self.get_version(principal, name, number)
         if version.status == VersionStatus.ARCHIVED:
             return version
@@ -109,7 +122,7 @@ class Registry:
     def delete_model(self, principal: Principal, name: str) -> None:
         """Delete a model no alias routes traffic to. Its name and version numbers are not reused."""
         require(principal, Scope.PUBLISH)
-        self.get_model(principal, name)
+        self._own_model(principal, name)
         users = self._alias_users(principal.tenant_id, name)
         if users:
             raise ConflictError(f"model '{name}' still has alias {', '.join(sorted(users))}; delete them first")

@@ -28,6 +28,7 @@ class AuthorizerSettings(FunctionSettings):
 
 class ControlPlaneSettings(FunctionSettings):
     registry_table: str = Field(alias="REGISTRY_TABLE")
+    grant_cache_seconds: float = Field(default=0, alias="GRANT_CACHE_SECONDS", ge=0)
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     upload_expires_in: int = Field(default=900, alias="UPLOAD_URL_EXPIRES_SECONDS", gt=0, le=7 * 24 * 3600)
@@ -48,6 +49,7 @@ class InferenceSettings(FunctionSettings):
     registry_cache_seconds: float = Field(default=5, alias="REGISTRY_CACHE_SECONDS", ge=0)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, alias="MAX_REQUEST_BYTES", gt=0)
     shadow_queue_url: str | None = Field(default=None, alias="SHADOW_QUEUE_URL")
+    grant_cache_seconds: float = Field(default=0, alias="GRANT_CACHE_SECONDS", ge=0)
 
 
 class ShadowSettings(InferenceSettings):

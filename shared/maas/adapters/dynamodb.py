@@ -7,6 +7,7 @@
 | model    | T#<tenant> | MODEL#<name>  (+ version_counter) |
 | version  | T#<tenant> | VERSION#<name>#<version:010d>    |
 | alias    | T#<tenant> | ALIAS#<model>#<alias>            |
+| grant    | T#<owner>  | GRANT#<model>#<grantee>          |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from maas.access import Grant
 from maas.adapters.aws import dynamodb_table
 from maas.aliases import Alias
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
@@ -240,6 +242,36 @@ class DynamoRegistryStore:
                 Key={"PK": _pk(tenant_id), "SK": f"ALIAS#{model}#{name}"},
                 ConditionExpression="revision = :expected",
                 ExpressionAttributeValues={":expected": expected_revision},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # --- grants ---------------------------------------------------------------------------------------------
+    def get_grant(self, owner: str, model: str, grantee: str) -> Grant | None:
+        item = self._get(_pk(owner), f"GRANT#{model}#{grantee}")
+        return Grant.model_validate(item) if item else None
+
+    def list_grants(self, owner: str, model: str) -> list[Grant]:
+        return [Grant.model_validate(item) for item in self._query_prefix(_pk(owner), f"GRANT#{model}#")]
+
+    def put_grant(self, grant: Grant) -> None:
+        self._table.put_item(
+            Item={
+                "PK": _pk(grant.owner),
+                "SK": f"GRANT#{grant.model}#{grant.grantee}",
+                "kind": "grant",
+                **self._dump(grant),
+            }
+        )
+
+    def delete_grant(self, owner: str, model: str, grantee: str) -> bool:
+        try:
+            self._table.delete_item(
+                Key={"PK": _pk(owner), "SK": f"GRANT#{model}#{grantee}"},
+                ConditionExpression="attribute_exists(PK)",
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):

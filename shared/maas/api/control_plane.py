@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from maas.access import Grants
 from maas.aliases import Alias, Aliases
 from maas.api.auth import principal_from_context
 from maas.api.responses import install_error_handlers
@@ -27,10 +28,13 @@ from maas.api.schemas import (
     CreateModelRequest,
     CreateTenantRequest,
     CreateVersionRequest,
+    GrantListResponse,
+    GrantResponse,
     KeyListResponse,
     KeyResponse,
     ModelListResponse,
     ModelResponse,
+    PutGrantRequest,
     SetAliasRequest,
     TenantResponse,
     UploadResponse,
@@ -44,6 +48,7 @@ from maas.tenants import Tenants
 
 BodyT = TypeVar("BodyT")
 VersionNumber = Annotated[int, Path(ge=1, description="version number")]
+TenantPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$", description="tenant id")]
 AliasPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="alias name")]
 
 
@@ -52,6 +57,7 @@ class ControlPlane:
     tenants: Tenants
     registry: Registry
     aliases: Aliases
+    grants: Grants | None = None
 
 
 def _principal(router: APIGatewayHttpRouter | APIGatewayHttpResolver) -> Principal:
@@ -203,10 +209,32 @@ class ControlPlaneResolver(APIGatewayHttpResolver):
         return super().resolve(event, context)
 
 
+def grants_router(grants: Grants) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.put("/v1/models/<name>/grants/<tenant_id>", summary="Share a model with another tenant")
+    def handle_put_grant(name: str, tenant_id: TenantPath, body: PutGrantRequest) -> GrantResponse:
+        grant = grants.put(_principal(router), name, tenant_id, body.actions, aliases=body.aliases, quota=body.quota)
+        return GrantResponse.of(grant)
+
+    @router.get("/v1/models/<name>/grants", summary="List who a model is shared with")
+    def handle_list_grants(name: str) -> GrantListResponse:
+        return GrantListResponse(grants=[GrantResponse.of(g) for g in grants.list(_principal(router), name)])
+
+    @router.delete("/v1/models/<name>/grants/<tenant_id>", summary="Revoke a grant")
+    def handle_revoke_grant(name: str, tenant_id: str) -> Response[None]:
+        grants.revoke(_principal(router), name, tenant_id)
+        return Response(status_code=204, body=None)
+
+    return router
+
+
 def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
     app = ControlPlaneResolver(enable_validation=True)
     install_error_handlers(app)
     app.include_router(tenants_router(plane.tenants))
     app.include_router(models_router(plane.registry))
     app.include_router(aliases_router(plane.aliases))
+    if plane.grants is not None:
+        app.include_router(grants_router(plane.grants))
     return app

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maas.aliases import Alias, AliasState, AliasTarget, Route, Shadow
+from maas.access import Action, Grant, Quota
+from maas.aliases import Alias, AliasName, AliasState, AliasTarget, Route, Shadow
 from maas.domain import ApiKey, Framework, Model, ModelName, ModelVersion, Scope, Signature, TenantId, VersionStatus
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the artifact")]
@@ -175,3 +176,33 @@ class AliasResponse(BaseModel):
 
 class AliasListResponse(BaseModel):
     aliases: list[AliasResponse]
+
+
+class PutGrantRequest(RequestBody):
+    actions: list[Action] = Field(min_length=1)
+    aliases: list[AliasName] | None = Field(default=None, min_length=1)
+    quota: Quota | None = None
+
+
+class GrantResponse(BaseModel):
+    model: str
+    grantee: str
+    actions: list[Action]
+    aliases: list[str] | None
+    quota: Quota | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, grant: Grant) -> GrantResponse:
+        return cls(
+            model=grant.model,
+            grantee=grant.grantee,
+            actions=grant.actions,
+            aliases=grant.aliases,
+            quota=grant.quota,
+            created_at=grant.created_at,
+        )
+
+
+class GrantListResponse(BaseModel):
+    grants: list[GrantResponse]

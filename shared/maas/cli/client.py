@@ -162,6 +162,15 @@ class MaasClient:
     def archive_version(self, name: str, version: int) -> None:
         self.request("DELETE", f"/v1/models/{name}/versions/{version}")
 
+    def put_grant(self, name: str, tenant_id: str, grant: dict[str, Any]) -> Any:
+        return self.request("PUT", f"/v1/models/{name}/grants/{tenant_id}", grant)
+
+    def list_grants(self, name: str) -> Any:
+        return self.request("GET", f"/v1/models/{name}/grants")["grants"]
+
+    def revoke_grant(self, name: str, tenant_id: str) -> None:
+        self.request("DELETE", f"/v1/models/{name}/grants/{tenant_id}")
+
     # --- inference ------------------------------------------------------------------------------------------
     def _v2_path(self, name: str, version: str | int | None) -> str:
         return f"/v2/models/{name}" + (f"/versions/{version}" if version is not None else "")

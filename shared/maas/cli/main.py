@@ -297,6 +297,31 @@ def cmd_aliases_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grants_add(args: argparse.Namespace) -> int:
+    grant: dict[str, Any] = {"actions": [a.strip() for a in args.actions.split(",") if a.strip()]}
+    if args.aliases:
+        grant["aliases"] = [a.strip() for a in args.aliases.split(",") if a.strip()]
+    if args.rps:
+        grant["quota"] = {"requests_per_second": args.rps} | ({"burst": args.burst} if args.burst else {})
+    _print_json(_client(args).put_grant(args.name, args.tenant_id, grant))
+    return 0
+
+
+def cmd_grants_list(args: argparse.Namespace) -> int:
+    rows = [
+        {**g, "actions": ",".join(g["actions"]), "aliases": ",".join(g["aliases"] or []) or "any"}
+        for g in _client(args).list_grants(args.name)
+    ]
+    _table(rows, ["grantee", "actions", "aliases", "created_at"])
+    return 0
+
+
+def cmd_grants_revoke(args: argparse.Namespace) -> int:
+    _client(args).revoke_grant(args.name, args.tenant_id)
+    print(f"revoked {args.tenant_id}'s grant on {args.name}")
+    return 0
+
+
 def _parse_inputs(items: list[str], metadata: dict[str, Any]) -> list[dict[str, Any]]:
     """``name=1,2,3`` -> an OIP input, shaped by the model's signature (one free dimension is inferred)."""
     specs = {spec["name"]: spec for spec in metadata["inputs"]}
@@ -415,6 +440,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("alias")
     p.add_argument("--if-match")
     p.set_defaults(func=cmd_aliases_rollback)
+
+    grants = sub.add_parser("grants", help="share models with other tenants").add_subparsers(
+        dest="action", required=True
+    )
+    p = grants.add_parser("add", help="grant a tenant use of a model (they call it OWNER.MODEL)")
+    p.add_argument("name")
+    p.add_argument("tenant_id")
+    p.add_argument("--actions", default="infer,read", help="comma-separated: infer,read")
+    p.add_argument("--aliases", help="comma-separated aliases the tenant may use (default: any)")
+    p.add_argument("--rps", type=float, help="quota: requests per second")
+    p.add_argument("--burst", type=int, help="quota: burst")
+    p.set_defaults(func=cmd_grants_add)
+    p = grants.add_parser("list")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_grants_list)
+    p = grants.add_parser("revoke")
+    p.add_argument("name")
+    p.add_argument("tenant_id")
+    p.set_defaults(func=cmd_grants_revoke)
 
     p = sub.add_parser("infer", help="run an Open Inference Protocol v2 infer request")
     p.add_argument("name")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from maas.access import AccessPolicy, Action, ModelAccess
 from maas.aliases import DEFAULT_ALIAS, Alias, Shadow, choose_route, is_alias_name
 from maas.domain import Model, ModelVersion, Principal, Scope, VersionStatus
 from maas.errors import InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError
@@ -19,34 +19,12 @@ from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
 from maas.inference.shadow import QueueSender, make_sample
+from maas.memo import TtlCache
 from maas.ports import AliasStore, RegistryStore
 from maas.tenants import require
 
 PLATFORM = "onnxruntime_onnx"
 RETRY_AFTER_SECONDS = "2"
-T = TypeVar("T")
-
-
-class TtlCache:
-    """A small time-bounded memo for registry reads."""
-
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._items: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any, load: Callable[[], T], *, keep: Callable[[T], bool] = lambda _: True) -> T:
-        now = self._clock()
-        hit = self._items.get(key)
-        if hit is not None and hit[0] > now:
-            value: T = hit[1]
-            return value
-        value = load()
-        if self._ttl > 0 and keep(value):
-            if len(self._items) > 10_000:
-                self._items.clear()
-            self._items[key] = (now + self._ttl, value)
-        return value
 
 
 @dataclass(frozen=True)
@@ -152,16 +130,26 @@ class InferenceService:
         cache: ModelCache,
         limits: InferenceLimits | None = None,
         shadow_queue: QueueSender | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
         self.resolver = resolver
         self.cache = cache
         self.limits = limits or InferenceLimits()
         self.shadow_queue = shadow_queue
+        self.access = access
+
+    def _access(self, principal: Principal, ref: str, action: Action, version: str | None) -> ModelAccess:
+        access = self.access.model(principal, ref, action) if self.access else ModelAccess(principal.tenant_id, ref)
+        access.check_ref(version, DEFAULT_ALIAS)
+        return access
 
     def model_metadata(self, principal: Principal, name: str, version: str | None) -> dict[str, Any]:
         require(principal, Scope.READ)
-        resolved = self.resolver.resolve(principal.tenant_id, name, version).version
-        versions = [v for v in self.resolver.versions(principal.tenant_id, name) if v.status == VersionStatus.READY]
+        access = self._access(principal, name, Action.READ, version)
+        resolved = self.resolver.resolve(access.owner, access.model, version).version
+        versions = [v for v in self.resolver.versions(access.owner, access.model) if v.status == VersionStatus.READY]
+        if access.grant is not None:  # a grantee sees only what its grant reaches
+            versions = [resolved]
         return {
             "name": name,
             "versions": [str(resolved.version)] if version else [str(v.version) for v in versions],
@@ -171,7 +159,8 @@ class InferenceService:
 
     def model_ready(self, principal: Principal, name: str, version: str | None) -> dict[str, Any]:
         require(principal, Scope.READ)
-        resolved = self.resolver.resolve(principal.tenant_id, name, version).version
+        access = self._access(principal, name, Action.READ, version)
+        resolved = self.resolver.resolve(access.owner, access.model, version).version
         return {"name": name, "version": str(resolved.version), "ready": True}
 
     def infer(
@@ -186,9 +175,10 @@ class InferenceService:
             raise PayloadTooLargeError(
                 f"the request is {len(body)} bytes; the limit is {self.limits.max_request_bytes}"
             )
-        self.resolver.model(principal.tenant_id, name)  # an unknown model is 404 before its body is read
+        access = self._access(principal, name, Action.INFER, version)
+        self.resolver.model(access.owner, access.model)  # an unknown model is 404 before its body is read
         request = parse_request(body, header_length)
-        target = self.resolver.resolve(principal.tenant_id, name, version, request.id)
+        target = self.resolver.resolve(access.owner, access.model, version, request.id)
         resolved = target.version
         signature = resolved.signature
         if signature is None:  # READY versions always carry one
@@ -208,8 +198,8 @@ class InferenceService:
         datatypes = {spec.name: spec.datatype for spec in signature.outputs}
         if target.shadow and target.alias and self.shadow_queue and random.random() < target.shadow.sample_rate:
             sample = make_sample(
-                tenant_id=principal.tenant_id,
-                model=name,
+                tenant_id=access.owner,
+                model=access.model,
                 alias=target.alias,
                 primary_version=resolved.version,
                 shadow_version=target.shadow.version,

@@ -29,6 +29,9 @@ from maas.local.template import Resolver, TemplateError, load_template
 from maas.observability import logger
 
 ACCOUNT_ID = "123456789012"
+# Where the local runtime departs from the template's defaults (a user's --parameter-overrides still win):
+# a revoked grant takes effect at once on one machine.
+LOCAL_PARAMETER_DEFAULTS = {"GrantCacheSeconds": "0"}
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
@@ -183,6 +186,7 @@ class LocalRuntime:
         if unknown:
             raise TemplateError(f"unknown template parameters: {', '.join(sorted(unknown))}")
         values = {name: str(p["Default"]) for name, p in declared.items() if "Default" in p}
+        values.update({k: v for k, v in LOCAL_PARAMETER_DEFAULTS.items() if k in declared})
         values.update(self.config.parameters)
         missing = set(declared) - set(values)
         if missing:

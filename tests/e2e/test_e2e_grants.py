@@ -1,0 +1,111 @@
+"""Sharing models between tenants: grant, use as {owner}.{model}, limits, revoke, and no leaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from e2e_helpers import Platform, assert_error, maas_cli, register_bytes
+
+BODY = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32", "data": [0.25] * 16}]}
+
+
+def test_grant_use_limit_and_revoke(platform: Platform, make_tenant, models_dir: Path) -> None:
+    owner = make_tenant("publish,invoke,read")
+    partner = make_tenant("publish,invoke,read")
+    stranger = make_tenant("invoke,read")
+    own, theirs, other = owner["publish,invoke,read"], partner["publish,invoke,read"], stranger["invoke,read"]
+    tiny = (models_dir / "tiny.onnx").read_bytes()
+    assert register_bytes(platform, own, "scorer", tiny)["status"] == "READY"
+    assert register_bytes(platform, own, "scorer", tiny)["status"] == "READY"
+    shared = f"{owner.tenant_id}.scorer"
+
+    # Given no grant, the shared name does not exist for the partner: exactly like a missing model
+    before = platform.call("POST", f"/v2/models/{shared}/infer", theirs, json_body=BODY)
+    missing = platform.call("POST", f"/v2/models/{owner.tenant_id}.nothing/infer", theirs, json_body=BODY)
+    assert_error(before, 404, "NOT_FOUND")
+    assert before.json()["error"].replace("scorer", "X") == missing.json()["error"].replace("nothing", "X")
+
+    # When the owner grants infer and read through production only
+    granted = platform.call(
+        "PUT",
+        f"/v1/models/scorer/grants/{partner.tenant_id}",
+        own,
+        json_body={"actions": ["infer", "read"], "aliases": ["production"]},
+    )
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["grantee"] == partner.tenant_id
+    listed = platform.call("GET", "/v1/models/scorer/grants", own).json()["grants"]
+    assert [g["grantee"] for g in listed] == [partner.tenant_id]
+
+    # Then the partner can use it, through what the grant allows
+    used = platform.call("POST", f"/v2/models/{shared}/infer", theirs, json_body=BODY)
+    assert used.status_code == 200, used.text
+    assert used.json()["model_name"] == shared
+    assert used.json()["model_version"] == "1"
+    assert platform.call("GET", f"/v2/models/{shared}", theirs).json()["versions"] == ["1"]
+    assert platform.call("GET", f"/v1/models/{shared}", theirs).status_code == 200
+    assert_error(
+        platform.call("POST", f"/v2/models/{shared}/versions/2/infer", theirs, json_body=BODY), 403, "FORBIDDEN"
+    )
+    # ...but cannot change it
+    assert_error(
+        platform.call("PUT", f"/v1/models/{shared}/aliases/production", theirs, json_body={"version": 2}),
+        404,
+        "NOT_FOUND",
+    )
+    assert_error(platform.call("POST", f"/v1/models/{shared}/versions", theirs, json_body={}), 404, "NOT_FOUND")
+    # and a third tenant still sees nothing
+    for path in (f"/v2/models/{shared}", f"/v1/models/{shared}"):
+        response = platform.call("GET", path, other)
+        assert_error(response, 404, "NOT_FOUND")
+        assert partner.tenant_id not in response.text
+
+    # A grant without infer allows reading only
+    platform.call("PUT", f"/v1/models/scorer/grants/{partner.tenant_id}", own, json_body={"actions": ["read"]})
+    assert_error(platform.call("POST", f"/v2/models/{shared}/infer", theirs, json_body=BODY), 403, "FORBIDDEN")
+    assert platform.call("GET", f"/v2/models/{shared}/versions/2", theirs).status_code == 200
+
+    # When the owner revokes, the partner gets 404 at once on the local runtime
+    assert platform.call("DELETE", f"/v1/models/scorer/grants/{partner.tenant_id}", own).status_code == 204
+    assert_error(platform.call("GET", f"/v2/models/{shared}", theirs), 404, "NOT_FOUND")
+    assert_error(platform.call("DELETE", f"/v1/models/scorer/grants/{partner.tenant_id}", own), 404, "NOT_FOUND")
+
+
+def test_grant_requests_are_checked(platform: Platform, make_tenant, models_dir: Path) -> None:
+    owner = make_tenant("publish,invoke,read", "read")
+    key = owner["publish,invoke,read"]
+    register_bytes(platform, key, "m", (models_dir / "tiny.onnx").read_bytes())
+    for bad in (
+        {"actions": []},
+        {"actions": ["delete"]},
+        {"actions": ["infer"], "quota": {"requests_per_second": 0}},
+        {"actions": ["infer"], "extra": 1},
+    ):
+        assert_error(platform.call("PUT", "/v1/models/m/grants/someone", key, json_body=bad), 400, "INVALID_REQUEST")
+    assert_error(
+        platform.call("PUT", "/v1/models/m/grants/someone", owner["read"], json_body={"actions": ["read"]}),
+        403,
+        "FORBIDDEN",
+    )
+    assert_error(
+        platform.call("PUT", "/v1/models/nope/grants/someone", key, json_body={"actions": ["read"]}), 404, "NOT_FOUND"
+    )
+    assert_error(
+        platform.call("PUT", f"/v1/models/m/grants/{owner.tenant_id}", key, json_body={"actions": ["read"]}),
+        403,
+        "FORBIDDEN",
+    )
+
+
+def test_cli_grants(platform: Platform, make_tenant, models_dir: Path) -> None:
+    owner, partner = make_tenant("publish,invoke,read"), make_tenant("invoke,read")
+    key = owner["publish,invoke,read"]
+    register_bytes(platform, key, "cli-shared", (models_dir / "tiny.onnx").read_bytes())
+    env = {"MAAS_URL": platform.url, "MAAS_API_KEY": key}
+    added = maas_cli("grants", "add", "cli-shared", partner.tenant_id, "--actions", "infer,read", env=env)
+    assert added.returncode == 0, added.stderr
+    listed = maas_cli("grants", "list", "cli-shared", env=env)
+    assert partner.tenant_id in listed.stdout
+    revoked = maas_cli("grants", "revoke", "cli-shared", partner.tenant_id, env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert partner.tenant_id not in maas_cli("grants", "list", "cli-shared", env=env).stdout
