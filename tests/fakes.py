@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from maas.access import Grant
+from maas.access import Grant, Quota
 from maas.aliases import Alias
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
@@ -43,6 +43,9 @@ class InMemoryRegistryStore:
         self.aliases: dict[tuple[str, str, str], Alias] = {}
         self.shadow_samples: set[str] = set()
         self.grants: dict[tuple[str, str, str], Grant] = {}
+        self.quotas: dict[str, Quota] = {}
+        self.buckets: dict[tuple[str, str], float] = {}
+        self.usage: dict[tuple[str, str, str], list[int]] = {}
         self.shadow_stats: dict[tuple[str, str, str, int], dict] = {}
 
     # --- tenants and keys ----------------------------------------------------------------------------------
@@ -179,6 +182,44 @@ class InMemoryRegistryStore:
     def delete_grant(self, owner: str, model: str, grantee: str) -> bool:
         with self._lock:
             return self.grants.pop((owner, model, grantee), None) is not None
+
+    # --- quotas and usage -----------------------------------------------------------------------------------
+    def get_quota(self, tenant_id: str) -> Quota | None:
+        quota = self.quotas.get(tenant_id)
+        return _copy(quota) if quota else None
+
+    def put_quota(self, tenant_id: str, quota: Quota | None) -> None:
+        with self._lock:
+            if quota is None:
+                self.quotas.pop(tenant_id, None)
+            else:
+                self.quotas[tenant_id] = _copy(quota)
+
+    def take_token(self, tenant_id: str, bucket: str, rate: float, burst: int, now: float) -> float:
+        interval = 1.0 / rate
+        with self._lock:
+            tat = self.buckets.get((tenant_id, bucket))
+            if tat is None or tat <= now:
+                self.buckets[(tenant_id, bucket)] = now + interval
+                return 0.0
+            limit = now + (burst - 1) * interval
+            if tat <= limit:
+                self.buckets[(tenant_id, bucket)] = tat + interval
+                return 0.0
+            return max(0.001, tat - limit)
+
+    def add_usage(self, tenant_id: str, day: str, model: str, requests: int, throttled: int) -> None:
+        with self._lock:
+            slot = self.usage.setdefault((tenant_id, day, model), [0, 0])
+            slot[0] += requests
+            slot[1] += throttled
+
+    def list_usage(self, tenant_id: str) -> list[dict]:
+        return [
+            {"day": d, "model": m, "requests": r, "throttled": t}
+            for (tenant, d, m), (r, t) in sorted(self.usage.items())
+            if tenant == tenant_id
+        ]
 
     # --- shadow statistics ----------------------------------------------------------------------------------
     def record_shadow_sample(

@@ -10,6 +10,7 @@ from maas.adapters.s3 import S3BlobStore
 from maas.aliases import Aliases
 from maas.api.control_plane import ControlPlane, create_app
 from maas.observability import capture_lambda_handler, logger, metrics
+from maas.quotas import Quotas
 from maas.registry import Registry
 from maas.settings import ControlPlaneSettings
 from maas.tenants import Tenants
@@ -29,6 +30,7 @@ app = create_app(
         ),
         aliases=Aliases(store, store, EventBridgePublisher(settings.event_bus_name), shadow_stats=store),
         grants=Grants(store, store),
+        quotas=Quotas(store, store),
     )
 )
 

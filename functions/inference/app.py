@@ -10,6 +10,7 @@ from maas.api.inference import OipApi, log_request
 from maas.inference.cache import ModelCache
 from maas.inference.service import InferenceLimits, InferenceService, VersionResolver
 from maas.observability import capture_lambda_handler, logger, metrics
+from maas.quotas import QuotaEnforcer, UsageRecorder
 from maas.settings import InferenceSettings
 
 settings = InferenceSettings.from_env()
@@ -27,6 +28,8 @@ api = OipApi(
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
         shadow_queue=SqsQueueSender(settings.shadow_queue_url) if settings.shadow_queue_url else None,
         access=AccessPolicy(store, settings.grant_cache_seconds),
+        quotas=QuotaEnforcer(store, settings.grant_cache_seconds),
+        usage=UsageRecorder(store, settings.usage_flush_seconds),
     )
 )
 

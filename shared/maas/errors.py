@@ -71,6 +71,13 @@ class PayloadTooLargeError(MaasError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class TooManyRequestsError(MaasError):
+    """Over a quota; the response carries ``Retry-After``. 429."""
+
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+
+
 class NotReadyError(MaasError):
     """The object exists but cannot serve yet; the response carries ``Retry-After``. 503."""
 

@@ -50,6 +50,7 @@ class InferenceSettings(FunctionSettings):
     max_request_bytes: int = Field(default=6 * 1024 * 1024, alias="MAX_REQUEST_BYTES", gt=0)
     shadow_queue_url: str | None = Field(default=None, alias="SHADOW_QUEUE_URL")
     grant_cache_seconds: float = Field(default=0, alias="GRANT_CACHE_SECONDS", ge=0)
+    usage_flush_seconds: float = Field(default=10, alias="USAGE_FLUSH_SECONDS", ge=0)
 
 
 class ShadowSettings(InferenceSettings):

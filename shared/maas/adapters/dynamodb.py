@@ -8,6 +8,9 @@
 | version  | T#<tenant> | VERSION#<name>#<version:010d>    |
 | alias    | T#<tenant> | ALIAS#<model>#<alias>            |
 | grant    | T#<owner>  | GRANT#<model>#<grantee>          |
+| quota    | T#<tenant> | QUOTA                            |
+| bucket   | T#<tenant> | BUCKET#<tenant or grant>         |
+| usage    | T#<tenant> | USAGE#<day>#<model>              |
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from maas.access import Grant
+from maas.access import Grant, Quota
 from maas.adapters.aws import dynamodb_table
 from maas.aliases import Alias
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
@@ -35,6 +38,10 @@ def _pk(tenant_id: str) -> str:
 
 def _version_sk(model: str, version: int) -> str:
     return f"VERSION#{model}#{version:010d}"
+
+
+def _decimal(value: Any) -> Any:
+    return Decimal(str(round(value, 6))) if isinstance(value, float) else value
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -278,6 +285,74 @@ class DynamoRegistryStore:
                 return False
             raise
         return True
+
+    # --- quotas and usage -----------------------------------------------------------------------------------
+    def get_quota(self, tenant_id: str) -> Quota | None:
+        item = self._get(_pk(tenant_id), "QUOTA")
+        return Quota.model_validate(item) if item else None
+
+    def put_quota(self, tenant_id: str, quota: Quota | None) -> None:
+        if quota is None:
+            self._table.delete_item(Key={"PK": _pk(tenant_id), "SK": "QUOTA"})
+            return
+        self._table.put_item(Item={"PK": _pk(tenant_id), "SK": "QUOTA", "kind": "quota", **self._dump(quota)})
+
+    def take_token(self, tenant_id: str, bucket: str, rate: float, burst: int, now: float) -> float:
+        """GCRA: ``tat`` is when the bucket is full again; a request may land while tat - now <= (burst - 1) T."""
+        interval = 1.0 / rate
+        key = {"PK": _pk(tenant_id), "SK": f"BUCKET#{bucket}"}
+        expires = int(now + burst * interval) + 3600
+
+        def update(expression: str, condition: str, values: dict[str, Any]) -> bool:
+            try:
+                self._table.update_item(
+                    Key=key,
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues={k: _decimal(v) for k, v in values.items()},
+                )
+            except ClientError as exc:
+                if _is_conditional_failure(exc):
+                    return False
+                raise
+            return True
+
+        # the bucket has room to spare: start from now
+        if update(
+            "SET tat = :next, expires_at = :expires",
+            "attribute_not_exists(tat) OR tat <= :now",
+            {":next": now + interval, ":now": now, ":expires": expires},
+        ):
+            return 0.0
+        # bursting: take the next slot if the burst allows it
+        limit = now + (burst - 1) * interval
+        if update(
+            "SET tat = tat + :interval, expires_at = :expires",
+            "tat <= :limit",
+            {":interval": interval, ":limit": limit, ":expires": expires},
+        ):
+            return 0.0
+        item = self._get(key["PK"], key["SK"]) or {}
+        return max(0.001, float(item.get("tat", now)) - limit)
+
+    def add_usage(self, tenant_id: str, day: str, model: str, requests: int, throttled: int) -> None:
+        self._table.update_item(
+            Key={"PK": _pk(tenant_id), "SK": f"USAGE#{day}#{model}"},
+            UpdateExpression="SET #d = :day, model = :model ADD requests :requests, throttled :throttled",
+            ExpressionAttributeNames={"#d": "day"},
+            ExpressionAttributeValues={":day": day, ":model": model, ":requests": requests, ":throttled": throttled},
+        )
+
+    def list_usage(self, tenant_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "day": item["day"],
+                "model": item["model"],
+                "requests": int(item.get("requests", 0)),
+                "throttled": int(item.get("throttled", 0)),
+            }
+            for item in self._query_prefix(_pk(tenant_id), "USAGE#")
+        ]
 
     # --- shadow statistics ----------------------------------------------------------------------------------
     def record_shadow_sample(

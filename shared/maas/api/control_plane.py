@@ -35,6 +35,7 @@ from maas.api.schemas import (
     ModelListResponse,
     ModelResponse,
     PutGrantRequest,
+    QuotaRequest,
     SetAliasRequest,
     TenantResponse,
     UploadResponse,
@@ -43,6 +44,7 @@ from maas.api.schemas import (
 )
 from maas.domain import Principal
 from maas.errors import InvalidRequestError, UnauthenticatedError
+from maas.quotas import Quotas
 from maas.registry import Registry
 from maas.tenants import Tenants
 
@@ -58,6 +60,7 @@ class ControlPlane:
     registry: Registry
     aliases: Aliases
     grants: Grants | None = None
+    quotas: Quotas | None = None
 
 
 def _principal(router: APIGatewayHttpRouter | APIGatewayHttpResolver) -> Principal:
@@ -229,6 +232,26 @@ def grants_router(grants: Grants) -> APIGatewayHttpRouter:
     return router
 
 
+def quotas_router(quotas: Quotas) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.put("/v1/tenants/<tenant_id>/quota", summary="Set a tenant's quota (operator)")
+    def handle_put_quota(tenant_id: str, body: QuotaRequest) -> dict[str, Any]:
+        quota = quotas.set_tenant_quota(_principal(router), tenant_id, body.to_quota())
+        return {"tenant_id": tenant_id, "quota": quota.model_dump() if quota else None}
+
+    @router.get("/v1/tenants/<tenant_id>/quota", summary="A tenant's quota")
+    def handle_get_quota(tenant_id: str) -> dict[str, Any]:
+        quota = quotas.get_tenant_quota(_principal(router), tenant_id)
+        return {"tenant_id": tenant_id, "quota": quota.model_dump() if quota else None}
+
+    @router.get("/v1/tenants/<tenant_id>/usage", summary="A tenant's use per model and day")
+    def handle_usage(tenant_id: str) -> dict[str, Any]:
+        return {"tenant_id": tenant_id, "usage": quotas.usage(_principal(router), tenant_id)}
+
+    return router
+
+
 def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
     app = ControlPlaneResolver(enable_validation=True)
     install_error_handlers(app)
@@ -237,4 +260,6 @@ def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
     app.include_router(aliases_router(plane.aliases))
     if plane.grants is not None:
         app.include_router(grants_router(plane.grants))
+    if plane.quotas is not None:
+        app.include_router(quotas_router(plane.quotas))
     return app

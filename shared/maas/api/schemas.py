@@ -206,3 +206,18 @@ class GrantResponse(BaseModel):
 
 class GrantListResponse(BaseModel):
     grants: list[GrantResponse]
+
+
+class QuotaRequest(RequestBody):
+    """A quota; ``{"requests_per_second": null}`` removes it."""
+
+    requests_per_second: float | None = Field(gt=0, le=100_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=100_000)
+
+    def to_quota(self) -> Quota | None:
+        if self.requests_per_second is None:
+            return None
+        return Quota(
+            requests_per_second=self.requests_per_second, burst=self.burst, max_concurrent_jobs=self.max_concurrent_jobs
+        )

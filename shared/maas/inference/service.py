@@ -9,17 +9,26 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maas.access import AccessPolicy, Action, ModelAccess
 from maas.aliases import DEFAULT_ALIAS, Alias, Shadow, choose_route, is_alias_name
 from maas.domain import Model, ModelVersion, Principal, Scope, VersionStatus
-from maas.errors import InvalidRequestError, NotFoundError, NotReadyError, PayloadTooLargeError
+from maas.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    NotReadyError,
+    PayloadTooLargeError,
+    TooManyRequestsError,
+)
 from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
 from maas.inference.shadow import QueueSender, make_sample
 from maas.memo import TtlCache
+
+if TYPE_CHECKING:
+    from maas.quotas import QuotaEnforcer, UsageRecorder
 from maas.ports import AliasStore, RegistryStore
 from maas.tenants import require
 
@@ -129,14 +138,19 @@ class InferenceService:
         resolver: VersionResolver,
         cache: ModelCache,
         limits: InferenceLimits | None = None,
+        *,
         shadow_queue: QueueSender | None = None,
         access: AccessPolicy | None = None,
+        quotas: QuotaEnforcer | None = None,
+        usage: UsageRecorder | None = None,
     ) -> None:
         self.resolver = resolver
         self.cache = cache
         self.limits = limits or InferenceLimits()
         self.shadow_queue = shadow_queue
         self.access = access
+        self.quotas = quotas
+        self.usage = usage
 
     def _access(self, principal: Principal, ref: str, action: Action, version: str | None) -> ModelAccess:
         access = self.access.model(principal, ref, action) if self.access else ModelAccess(principal.tenant_id, ref)
@@ -177,6 +191,15 @@ class InferenceService:
             )
         access = self._access(principal, name, Action.INFER, version)
         self.resolver.model(access.owner, access.model)  # an unknown model is 404 before its body is read
+        if self.quotas is not None:
+            try:
+                self.quotas.admit(principal, access)
+            except TooManyRequestsError:
+                if self.usage is not None:
+                    self.usage.record(principal.tenant_id, name, throttled=True)
+                raise
+        if self.usage is not None:
+            self.usage.record(principal.tenant_id, name)
         request = parse_request(body, header_length)
         target = self.resolver.resolve(access.owner, access.model, version, request.id)
         resolved = target.version

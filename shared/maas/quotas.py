@@ -1,0 +1,133 @@
+"""Quotas and usage: requests per second with a burst, per tenant and per grant, and use per model and day.
+
+The rate limit is a token bucket kept as GCRA (the generic cell rate algorithm): one number per bucket, the
+"theoretical arrival time" of the next request, moved by conditional DynamoDB updates, so that it holds
+across any number of concurrent Lambda instances. A request costs one update while the bucket has room, two
+while it is bursting. Tenants and grants without a quota cost nothing.
+
+Usage is counted in memory and added to DynamoDB at most every ``flush_seconds`` (atomic ADD per model and
+day), so that the hot path makes no extra write per request.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from maas.access import ModelAccess, Quota
+from maas.domain import OPERATOR_TENANT, Principal, Scope
+from maas.errors import ForbiddenError, NotFoundError, TooManyRequestsError
+from maas.memo import TtlCache
+from maas.tenants import require, require_tenant_admin
+
+
+class QuotaStore(Protocol):
+    def get_quota(self, tenant_id: str) -> Quota | None: ...
+
+    def put_quota(self, tenant_id: str, quota: Quota | None) -> None: ...
+
+    def take_token(self, tenant_id: str, bucket: str, rate: float, burst: int, now: float) -> float:
+        """Admit one request: 0.0, or the seconds until the bucket has room again."""
+
+    def add_usage(self, tenant_id: str, day: str, model: str, requests: int, throttled: int) -> None: ...
+
+    def list_usage(self, tenant_id: str) -> list[dict[str, Any]]: ...
+
+
+def burst_of(quota: Quota) -> int:
+    return quota.burst or max(1, math.ceil(quota.requests_per_second))
+
+
+class QuotaEnforcer:
+    def __init__(self, store: QuotaStore, cache_seconds: float = 5, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._quotas = TtlCache(cache_seconds)
+        self._clock = clock
+
+    def admit(self, principal: Principal, access: ModelAccess) -> None:
+        """TooManyRequestsError when the caller's tenant or grant is over its rate."""
+        limits: list[tuple[str, Quota]] = []
+        tenant_quota = self._quotas.get(
+            ("tenant", principal.tenant_id), lambda: self._store.get_quota(principal.tenant_id)
+        )
+        if tenant_quota is not None:
+            limits.append(("tenant", tenant_quota))
+        if access.grant is not None and access.grant.quota is not None:
+            limits.append((f"grant#{access.owner}.{access.model}", access.grant.quota))
+        now = self._clock()
+        for bucket, quota in limits:
+            wait = self._store.take_token(principal.tenant_id, bucket, quota.requests_per_second, burst_of(quota), now)
+            if wait > 0:
+                scope = "this grant" if bucket.startswith("grant#") else "this tenant"
+                raise TooManyRequestsError(
+                    f"over the quota of {scope} ({quota.requests_per_second:g} requests per second, "
+                    f"burst {burst_of(quota)}); retry in {wait:.2f} s",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+
+
+class UsageRecorder:
+    """Counts requests per (tenant, day, model) in memory; adds them to the store every ``flush_seconds``."""
+
+    def __init__(self, store: QuotaStore, flush_seconds: float = 10, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._flush_seconds = flush_seconds
+        self._clock = clock
+        self._pending: Counter[tuple[str, str, str, str]] = Counter()
+        self._last_flush = clock()
+        self._lock = threading.Lock()
+
+    def record(self, tenant_id: str, model: str, *, throttled: bool = False) -> None:
+        day = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%d")
+        with self._lock:
+            self._pending[(tenant_id, day, model, "throttled" if throttled else "requests")] += 1
+        if self._clock() - self._last_flush >= self._flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+            self._last_flush = self._clock()
+        merged: dict[tuple[str, str, str], list[int]] = {}
+        for (tenant_id, day, model, kind), count in pending.items():
+            slot = merged.setdefault((tenant_id, day, model), [0, 0])
+            slot[0 if kind == "requests" else 1] += count
+        for (tenant_id, day, model), (requests, throttled) in merged.items():
+            self._store.add_usage(tenant_id, day, model, requests, throttled)
+
+
+class Quotas:
+    """The control-plane side: set a tenant's quota (operator), read a tenant's usage."""
+
+    def __init__(self, store: QuotaStore, tenants: Any) -> None:
+        self._store = store
+        self._tenants = tenants
+
+    def set_tenant_quota(self, principal: Principal, tenant_id: str, quota: Quota | None) -> Quota | None:
+        if not principal.is_operator:
+            raise ForbiddenError("only the operator's admin key sets tenant quotas")
+        if tenant_id != OPERATOR_TENANT and self._tenants.get_tenant(tenant_id) is None:
+            raise NotFoundError(f"tenant '{tenant_id}' not found")
+        self._store.put_quota(tenant_id, quota)
+        return quota
+
+    def get_tenant_quota(self, principal: Principal, tenant_id: str) -> Quota | None:
+        _may_read(principal, tenant_id)
+        return self._store.get_quota(tenant_id)
+
+    def usage(self, principal: Principal, tenant_id: str) -> list[dict[str, Any]]:
+        _may_read(principal, tenant_id)
+        return self._store.list_usage(tenant_id)
+
+
+def _may_read(principal: Principal, tenant_id: str) -> None:
+    """A tenant reads its own quota and usage; the operator reads everyone's."""
+    if principal.tenant_id == tenant_id:
+        require(principal, Scope.READ)
+    else:
+        require_tenant_admin(principal, tenant_id)
