@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from maas.access import Grant, Quota
 from maas.aliases import Alias
+from maas.audit import AuditEntry
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 from maas.ports import BlobInfo
@@ -46,6 +47,7 @@ class InMemoryRegistryStore:
         self.quotas: dict[str, Quota] = {}
         self.buckets: dict[tuple[str, str], float] = {}
         self.usage: dict[tuple[str, str, str], list[int]] = {}
+        self.audit: list[AuditEntry] = []
         self.shadow_stats: dict[tuple[str, str, str, int], dict] = {}
 
     # --- tenants and keys ----------------------------------------------------------------------------------
@@ -220,6 +222,15 @@ class InMemoryRegistryStore:
             for (tenant, d, m), (r, t) in sorted(self.usage.items())
             if tenant == tenant_id
         ]
+
+    # --- audit ----------------------------------------------------------------------------------------------
+    def put_audit(self, entry: AuditEntry) -> None:
+        with self._lock:
+            self.audit.append(_copy(entry))
+
+    def list_audit(self, tenant_id: str, limit: int) -> list[AuditEntry]:
+        mine = [e for e in self.audit if e.tenant_id == tenant_id]
+        return [_copy(e) for e in reversed(mine)][:limit]
 
     # --- shadow statistics ----------------------------------------------------------------------------------
     def record_shadow_sample(

@@ -9,6 +9,7 @@ from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
 from maas.aliases import Aliases
 from maas.api.control_plane import ControlPlane, create_app
+from maas.audit import AuditLog
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.quotas import Quotas
 from maas.registry import Registry
@@ -17,9 +18,10 @@ from maas.tenants import Tenants
 
 settings = ControlPlaneSettings.from_env()
 store = DynamoRegistryStore(settings.registry_table)
+audit = AuditLog(store)
 app = create_app(
     ControlPlane(
-        tenants=Tenants(store),
+        tenants=Tenants(store, audit),
         registry=Registry(
             store,
             S3BlobStore(),
@@ -27,10 +29,12 @@ app = create_app(
             upload_expires_in=settings.upload_expires_in,
             aliases=store,
             access=AccessPolicy(store, settings.grant_cache_seconds),
+            audit=audit,
         ),
-        aliases=Aliases(store, store, EventBridgePublisher(settings.event_bus_name), shadow_stats=store),
-        grants=Grants(store, store),
-        quotas=Quotas(store, store),
+        aliases=Aliases(store, store, EventBridgePublisher(settings.event_bus_name), shadow_stats=store, audit=audit),
+        grants=Grants(store, store, audit),
+        quotas=Quotas(store, store, audit),
+        audit=audit,
     )
 )
 

@@ -9,6 +9,7 @@ from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
 from maas.aliases import Aliases
+from maas.audit import AuditLog
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import ValidatorSettings
 from maas.validation import ArtifactValidator, ValidationSettings
@@ -21,7 +22,7 @@ validator = ArtifactValidator(
     S3BlobStore(),
     events,
     ValidationSettings(max_artifact_bytes=settings.max_artifact_bytes),
-    aliases=Aliases(store, store, events),
+    aliases=Aliases(store, store, events, audit=AuditLog(store)),
 )
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
 from maas.domain import Principal, Scope, utcnow
 from maas.errors import ForbiddenError, NotFoundError
 from maas.memo import TtlCache
+
+if TYPE_CHECKING:
+    from maas.audit import AuditLog
 
 
 class Action(StrEnum):
@@ -106,9 +109,10 @@ class AccessPolicy:
 class Grants:
     """The owner's side: share a model with another tenant, list, revoke."""
 
-    def __init__(self, store: GrantStore, models: object) -> None:
+    def __init__(self, store: GrantStore, models: object, audit: AuditLog | None = None) -> None:
         self._store = store
         self._models = models
+        self._audit = audit
 
     def _own_model(self, principal: Principal, ref: str) -> str:
         name = AccessPolicy.own(principal, ref)
@@ -142,7 +146,12 @@ class Grants:
             quota=quota,
             updated_by=principal.key_id,
         )
+        previous = self._store.get_grant(principal.tenant_id, name, grantee)
         self._store.put_grant(grant)
+        if self._audit:
+            self._audit.record(
+                principal, principal.tenant_id, "grant.put", model=name, target=grantee, before=previous, after=grant
+            )
         return grant
 
     def list(self, principal: Principal, ref: str) -> list[Grant]:
@@ -159,4 +168,8 @@ class Grants:
         grant = self._store.get_grant(principal.tenant_id, name, grantee)
         if grant is None or not self._store.delete_grant(principal.tenant_id, name, grantee):
             raise NotFoundError(f"no grant on '{name}' for '{grantee}'")
+        if self._audit:
+            self._audit.record(
+                principal, principal.tenant_id, "grant.revoked", model=name, target=grantee, before=grant
+            )
         return grant

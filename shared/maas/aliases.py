@@ -24,6 +24,7 @@ from maas.ports import AliasStore, EventPublisher, RegistryStore
 from maas.tenants import require
 
 if TYPE_CHECKING:
+    from maas.audit import AuditLog
     from maas.inference.shadow import ShadowStatsStore
 
 DEFAULT_ALIAS = "production"
@@ -149,7 +150,9 @@ class Aliases:
         aliases: AliasStore,
         events: EventPublisher | None = None,
         shadow_stats: ShadowStatsStore | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._aliases = aliases
         self._events = events
@@ -207,6 +210,7 @@ class Aliases:
         alias = self._next(principal, model, name, current, target)
         self._aliases.save_alias(alias, expected_revision=current.revision if current else 0)
         self._announce(alias, current, "set")
+        self._record(principal, "alias.set", alias, current)
         return alias
 
     def rollback(self, principal: Principal, model: str, name: str, if_match: str | None = None) -> Alias:
@@ -224,6 +228,7 @@ class Aliases:
         alias.history = current.history[:-1]  # walking back: the state left is not a rollback target
         self._aliases.save_alias(alias, expected_revision=current.revision)
         self._announce(alias, current, "rollback")
+        self._record(principal, "alias.rolled_back", alias, current)
         return alias
 
     def delete(self, principal: Principal, model: str, name: str, if_match: str | None = None) -> None:
@@ -232,6 +237,7 @@ class Aliases:
         expected = parse_etag(if_match)
         if not self._aliases.delete_alias(principal.tenant_id, model, name, expected or current.revision):
             raise PreconditionFailedError(f"alias '{name}' changed while being deleted")
+        self._record(principal, "alias.deleted", None, current)
 
     def ensure_default(self, version: ModelVersion) -> Alias | None:
         """Point ``production`` at ``version`` if the model has no such alias yet (its first READY version)."""
@@ -249,7 +255,24 @@ class Aliases:
         except PreconditionFailedError:
             return None  # another delivery made it first
         self._announce(alias, None, "default")
+        system = Principal(tenant_id=version.tenant_id, key_id="maas-validation", scopes=frozenset())
+        self._record(system, "alias.set", alias, None)
         return alias
+
+    def _record(self, principal: Principal, action: str, alias: Alias | None, previous: Alias | None) -> None:
+        if self._audit is None:
+            return
+        some = alias or previous
+        assert some is not None
+        self._audit.record(
+            principal,
+            some.tenant_id,
+            action,
+            model=some.model,
+            target=some.name,
+            before=previous.target if previous else None,
+            after=alias.target if alias else None,
+        )
 
     @staticmethod
     def _next(principal: Principal, model: str, name: str, current: Alias | None, target: AliasTarget) -> Alias:

@@ -17,13 +17,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from maas.access import ModelAccess, Quota
 from maas.domain import OPERATOR_TENANT, Principal, Scope
 from maas.errors import ForbiddenError, NotFoundError, TooManyRequestsError
 from maas.memo import TtlCache
 from maas.tenants import require, require_tenant_admin
+
+if TYPE_CHECKING:
+    from maas.audit import AuditLog
 
 
 class QuotaStore(Protocol):
@@ -104,16 +107,20 @@ class UsageRecorder:
 class Quotas:
     """The control-plane side: set a tenant's quota (operator), read a tenant's usage."""
 
-    def __init__(self, store: QuotaStore, tenants: Any) -> None:
+    def __init__(self, store: QuotaStore, tenants: Any, audit: AuditLog | None = None) -> None:
         self._store = store
         self._tenants = tenants
+        self._audit = audit
 
     def set_tenant_quota(self, principal: Principal, tenant_id: str, quota: Quota | None) -> Quota | None:
         if not principal.is_operator:
             raise ForbiddenError("only the operator's admin key sets tenant quotas")
         if tenant_id != OPERATOR_TENANT and self._tenants.get_tenant(tenant_id) is None:
             raise NotFoundError(f"tenant '{tenant_id}' not found")
+        previous = self._store.get_quota(tenant_id)
         self._store.put_quota(tenant_id, quota)
+        if self._audit:
+            self._audit.record(principal, tenant_id, "quota.set", target=tenant_id, before=previous, after=quota)
         return quota
 
     def get_tenant_quota(self, principal: Principal, tenant_id: str) -> Quota | None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from maas.access import AccessPolicy, Action
 from maas.domain import Framework, Model, ModelVersion, Principal, Scope, VersionStatus, artifact_key, utcnow
 from maas.errors import ConflictError, NotFoundError
 from maas.ports import AliasStore, BlobStore, RegistryStore
 from maas.tenants import require
+
+if TYPE_CHECKING:
+    from maas.audit import AuditLog
 
 ARTIFACT_CONTENT_TYPE = "application/octet-stream"
 
@@ -31,7 +35,9 @@ class Registry:
         upload_expires_in: int = 900,
         aliases: AliasStore | None = None,
         access: AccessPolicy | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._aliases = aliases
         self._access = access
@@ -43,6 +49,8 @@ class Registry:
         require(principal, Scope.PUBLISH)
         model = Model(tenant_id=principal.tenant_id, name=name, framework=framework, description=description)
         self._store.create_model(model)
+        if self._audit:
+            self._audit.record(principal, principal.tenant_id, "model.created", model=name, after=model)
         return model
 
     def get_model(self, principal: Principal, name: str) -> Model:
@@ -80,6 +88,15 @@ class Registry:
             declared_sha256=declared_sha256.lower() if declared_sha256 else None,
         )
         self._store.put_version(version)
+        if self._audit:
+            self._audit.record(
+                principal,
+                model.tenant_id,
+                "version.registered",
+                model=model.name,
+                target=str(number),
+                after={"declared_sha256": version.declared_sha256},
+            )
         url = self._blobs.presign_put(
             self._bucket, version.artifact_key, expires_in=self._expires_in, content_type=ARTIFACT_CONTENT_TYPE
         )
@@ -116,6 +133,16 @@ class Registry:
             principal.tenant_id, name, number, VersionStatus.ARCHIVED, expected=version.status
         ):
             raise ConflictError(f"version {number} of '{name}' changed while being archived; try again")
+        if self._audit:
+            self._audit.record(
+                principal,
+                principal.tenant_id,
+                "version.archived",
+                model=name,
+                target=str(number),
+                before={"status": version.status},
+                after={"status": VersionStatus.ARCHIVED},
+            )
         version.status = VersionStatus.ARCHIVED
         return version
 
@@ -127,3 +154,5 @@ class Registry:
         if users:
             raise ConflictError(f"model '{name}' still has alias {', '.join(sorted(users))}; delete them first")
         self._store.delete_model(principal.tenant_id, name, utcnow())
+        if self._audit:
+            self._audit.record(principal, principal.tenant_id, "model.deleted", model=name)

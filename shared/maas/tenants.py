@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from maas import keys
 from maas.domain import OPERATOR_TENANT, ApiKey, Principal, Scope, Tenant, utcnow
 from maas.errors import ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError
 from maas.ports import RegistryStore
+
+if TYPE_CHECKING:
+    from maas.audit import AuditLog
 
 
 def require(principal: Principal, scope: Scope) -> None:
@@ -24,8 +29,9 @@ def require_tenant_admin(principal: Principal, tenant_id: str) -> None:
 
 
 class Tenants:
-    def __init__(self, store: RegistryStore) -> None:
+    def __init__(self, store: RegistryStore, audit: AuditLog | None = None) -> None:
         self._store = store
+        self._audit = audit
 
     def create_tenant(self, principal: Principal, tenant_id: str, name: str) -> Tenant:
         if not principal.is_operator:
@@ -34,6 +40,8 @@ class Tenants:
             raise ConflictError(f"tenant '{tenant_id}' already exists")
         tenant = Tenant(tenant_id=tenant_id, name=name)
         self._store.create_tenant(tenant)
+        if self._audit:
+            self._audit.record(principal, tenant_id, "tenant.created", target=tenant_id, after={"name": name})
         return tenant
 
     def create_key(
@@ -45,7 +53,16 @@ class Tenants:
             raise NotFoundError(f"tenant '{tenant_id}' not found")
         if Scope.ADMIN in scopes and not principal.has(Scope.ADMIN):
             raise ForbiddenError("only an admin key can create admin keys")
-        return self._issue(tenant_id, scopes, description)
+        record, api_key = self._issue(tenant_id, scopes, description)
+        if self._audit:
+            self._audit.record(
+                principal,
+                tenant_id,
+                "key.created",
+                target=record.key_id,
+                after={"scopes": sorted(scopes), "description": description},
+            )
+        return record, api_key
 
     def list_keys(self, principal: Principal, tenant_id: str) -> list[ApiKey]:
         require_tenant_admin(principal, tenant_id)
@@ -55,6 +72,8 @@ class Tenants:
         require_tenant_admin(principal, tenant_id)
         if not self._store.revoke_key(tenant_id, key_id, utcnow()):
             raise NotFoundError(f"key '{key_id}' not found")
+        if self._audit:
+            self._audit.record(principal, tenant_id, "key.revoked", target=key_id)
 
     def bootstrap_operator(self, description: str = "created by maas local up") -> str:
         """Make sure the operator tenant exists and return a new admin key for it."""

@@ -109,3 +109,30 @@ def test_cli_grants(platform: Platform, make_tenant, models_dir: Path) -> None:
     revoked = maas_cli("grants", "revoke", "cli-shared", partner.tenant_id, env=env)
     assert revoked.returncode == 0, revoked.stderr
     assert partner.tenant_id not in maas_cli("grants", "list", "cli-shared", env=env).stdout
+
+
+def test_audit_records_who_changed_what(platform: Platform, make_tenant, models_dir: Path) -> None:
+    owner = make_tenant("admin", "publish,invoke,read")
+    key = owner["publish,invoke,read"]
+    register_bytes(platform, key, "audited", (models_dir / "tiny.onnx").read_bytes())
+    register_bytes(platform, key, "audited", (models_dir / "tiny.onnx").read_bytes())
+    platform.call("PUT", "/v1/models/audited/aliases/production", key, json_body={"version": 2})
+    platform.call("PUT", "/v1/models/audited/grants/someone-else", key, json_body={"actions": ["read"]})
+    platform.call("DELETE", "/v1/models/audited/grants/someone-else", key)
+
+    entries = platform.call("GET", "/v1/audit?model=audited", key).json()["entries"]
+
+    actions = [e["action"] for e in entries]
+    assert actions[:3] == ["grant.revoked", "grant.put", "alias.set"]
+    assert actions.count("version.registered") == 2
+    assert "model.created" in actions
+    moved = entries[2]
+    assert moved["before"]["routes"] == [{"version": 1, "weight": 100}]
+    assert moved["after"]["routes"] == [{"version": 2, "weight": 100}]
+    assert moved["actor"].startswith(f"{owner.tenant_id}/")
+    everything = [e["action"] for e in platform.call("GET", "/v1/audit", owner["admin"]).json()["entries"]]
+    assert "key.created" in everything
+    assert "tenant.created" in everything
+    # another tenant's log shows none of it
+    stranger = make_tenant("read")["read"]
+    assert platform.call("GET", "/v1/audit?model=audited", stranger).json()["entries"] == []

@@ -11,6 +11,7 @@
 | quota    | T#<tenant> | QUOTA                            |
 | bucket   | T#<tenant> | BUCKET#<tenant or grant>         |
 | usage    | T#<tenant> | USAGE#<day>#<model>              |
+| audit    | T#<tenant> | AUDIT#<time>#<id>                |
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from botocore.exceptions import ClientError
 from maas.access import Grant, Quota
 from maas.adapters.aws import dynamodb_table
 from maas.aliases import Alias
+from maas.audit import AuditEntry
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 
@@ -38,6 +40,17 @@ def _pk(tenant_id: str) -> str:
 
 def _version_sk(model: str, version: int) -> str:
     return f"VERSION#{model}#{version:010d}"
+
+
+def _numbers(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; free-form documents (audit before/after) want int and float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
 
 
 def _decimal(value: Any) -> Any:
@@ -353,6 +366,25 @@ class DynamoRegistryStore:
             }
             for item in self._query_prefix(_pk(tenant_id), "USAGE#")
         ]
+
+    # --- audit ----------------------------------------------------------------------------------------------
+    def put_audit(self, entry: AuditEntry) -> None:
+        self._table.put_item(
+            Item={
+                "PK": _pk(entry.tenant_id),
+                "SK": f"AUDIT#{entry.at.isoformat()}#{entry.entry_id}",
+                "kind": "audit",
+                **self._dump(entry),
+            }
+        )
+
+    def list_audit(self, tenant_id: str, limit: int) -> list[AuditEntry]:
+        page = self._table.query(
+            KeyConditionExpression=Key("PK").eq(_pk(tenant_id)) & Key("SK").begins_with("AUDIT#"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [AuditEntry.model_validate(_numbers(item)) for item in page.get("Items", [])]
 
     # --- shadow statistics ----------------------------------------------------------------------------------
     def record_shadow_sample(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from maas.access import Grants
@@ -42,6 +42,7 @@ from maas.api.schemas import (
     VersionListResponse,
     VersionResponse,
 )
+from maas.audit import AuditLog
 from maas.domain import Principal
 from maas.errors import InvalidRequestError, UnauthenticatedError
 from maas.quotas import Quotas
@@ -61,6 +62,7 @@ class ControlPlane:
     aliases: Aliases
     grants: Grants | None = None
     quotas: Quotas | None = None
+    audit: AuditLog | None = None
 
 
 def _principal(router: APIGatewayHttpRouter | APIGatewayHttpResolver) -> Principal:
@@ -252,6 +254,19 @@ def quotas_router(quotas: Quotas) -> APIGatewayHttpRouter:
     return router
 
 
+def audit_router(audit: AuditLog) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.get("/v1/audit", summary="Control-plane changes to the tenant's objects, newest first")
+    def handle_audit(
+        model: Annotated[str | None, Query()] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> dict[str, Any]:
+        entries = audit.list(_principal(router), model, limit)
+        return {"entries": [e.model_dump(mode="json") for e in entries]}
+
+    return router
+
+
 def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
     app = ControlPlaneResolver(enable_validation=True)
     install_error_handlers(app)
@@ -262,4 +277,6 @@ def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
         app.include_router(grants_router(plane.grants))
     if plane.quotas is not None:
         app.include_router(quotas_router(plane.quotas))
+    if plane.audit is not None:
+        app.include_router(audit_router(plane.audit))
     return app

@@ -1,0 +1,80 @@
+"""The audit log: every control-plane change, who made it, when, and what it was before and after.
+
+Entries live under the affected tenant (``AUDIT#<time>#<id>``), newest read first, so a tenant sees the changes
+to its own keys, models, aliases, grants and quota, including those the operator made for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from maas.domain import Principal, Scope, utcnow
+from maas.tenants import require
+
+
+class AuditEntry(BaseModel):
+    tenant_id: str
+    at: datetime = Field(default_factory=utcnow)
+    entry_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    actor: str
+    action: str
+    model: str | None = None
+    target: str | None = None
+    before: Any = None
+    after: Any = None
+
+
+class AuditStore(Protocol):
+    def put_audit(self, entry: AuditEntry) -> None: ...
+
+    def list_audit(self, tenant_id: str, limit: int) -> list[AuditEntry]:
+        """Newest first."""
+
+
+def actor_of(principal: Principal) -> str:
+    return f"{principal.tenant_id}/{principal.key_id}"
+
+
+class AuditLog:
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+
+    def record(
+        self,
+        principal: Principal,
+        tenant_id: str,
+        action: str,
+        *,
+        model: str | None = None,
+        target: str | None = None,
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        self._store.put_audit(
+            AuditEntry(
+                tenant_id=tenant_id,
+                actor=actor_of(principal),
+                action=action,
+                model=model,
+                target=target,
+                before=_plain(before),
+                after=_plain(after),
+            )
+        )
+
+    def list(self, principal: Principal, model: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        require(principal, Scope.READ)
+        entries = self._store.list_audit(principal.tenant_id, limit=1000 if model else limit)
+        if model is not None:
+            entries = [e for e in entries if e.model == model][:limit]
+        return entries
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude={"history", "key_hash"})
+    return value
