@@ -265,6 +265,10 @@ class InMemoryRegistryStore:
         stats = self.shadow_stats.get((tenant_id, model, alias, version))
         return dict(stats) if stats else None
 
+    def set_optimization(self, tenant_id: str, model: str, version: int, report: dict) -> None:
+        with self._lock:
+            self.versions[(tenant_id, model, version)].optimization = dict(report)
+
     def mark_announced(self, tenant_id: str, model: str, version: int) -> None:
         with self._lock:
             stored = self.versions.get((tenant_id, model, version))

@@ -28,7 +28,7 @@ api = OipApi(
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
         shadow_queue=SqsQueueSender(settings.shadow_queue_url) if settings.shadow_queue_url else None,
         access=AccessPolicy(store, settings.grant_cache_seconds),
-        quotas=QuotaEnforcer(store, settings.grant_cache_seconds),
+        quotas=QuotaEnforcer(store, settings.registry_cache_seconds),
         usage=UsageRecorder(store, settings.usage_flush_seconds),
     )
 )

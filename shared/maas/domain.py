@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -150,6 +150,8 @@ class ModelVersion(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     announced: bool = False
+    derived_from: int | None = None
+    optimization: dict[str, Any] | None = None
 
     @property
     def is_final(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from pydantic import BaseModel
 
@@ -52,6 +52,8 @@ class RegistryStore(Protocol):
 
     def mark_announced(self, tenant_id: str, model: str, version: int) -> None: ...
 
+    def set_optimization(self, tenant_id: str, model: str, version: int, report: dict[str, Any]) -> None: ...
+
     def set_version_status(
         self, tenant_id: str, model: str, version: int, status: VersionStatus, expected: VersionStatus
     ) -> bool:
@@ -82,6 +84,9 @@ class BlobInfo(NamedTuple):
 
 class BlobStore(Protocol):
     def presign_put(self, bucket: str, key: str, *, expires_in: int, content_type: str) -> str: ...
+
+    def put(self, bucket: str, key: str, data: bytes) -> str | None:
+        """Write an object; returns its version id where the bucket keeps versions."""
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> BlobInfo | None: ...
 

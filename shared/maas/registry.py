@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maas.access import AccessPolicy, Action
 from maas.domain import Framework, Model, ModelVersion, Principal, Scope, VersionStatus, artifact_key, utcnow
@@ -77,6 +77,22 @@ class Registry:
         self, principal: Principal, name: str, declared_sha256: str | None
     ) -> tuple[ModelVersion, Upload]:
         """Take the next version number and hand out a presigned URL; the upload itself starts validation."""
+        version = self.new_version(principal, name, declared_sha256)
+        url = self._blobs.presign_put(
+            self._bucket, version.artifact_key, expires_in=self._expires_in, content_type=ARTIFACT_CONTENT_TYPE
+        )
+        return version, Upload(url, "PUT", {"Content-Type": ARTIFACT_CONTENT_TYPE}, self._expires_in)
+
+    def new_version(
+        self,
+        principal: Principal,
+        name: str,
+        declared_sha256: str | None,
+        *,
+        derived_from: int | None = None,
+        optimization: dict[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Record the next version, PENDING_UPLOAD until its artifact arrives."""
         require(principal, Scope.PUBLISH)
         model = self._own_model(principal, name)
         number = self._store.allocate_version(model.tenant_id, model.name)
@@ -86,6 +102,8 @@ class Registry:
             version=number,
             artifact_key=artifact_key(model.tenant_id, model.name, number, model.framework),
             declared_sha256=declared_sha256.lower() if declared_sha256 else None,
+            derived_from=derived_from,
+            optimization=optimization,
         )
         self._store.put_version(version)
         if self._audit:
@@ -95,12 +113,9 @@ class Registry:
                 "version.registered",
                 model=model.name,
                 target=str(number),
-                after={"declared_sha256": version.declared_sha256},
+                after={"declared_sha256": version.declared_sha256, "derived_from": derived_from},
             )
-        url = self._blobs.presign_put(
-            self._bucket, version.artifact_key, expires_in=self._expires_in, content_type=ARTIFACT_CONTENT_TYPE
-        )
-        return version, Upload(url, "PUT", {"Content-Type": ARTIFACT_CONTENT_TYPE}, self._expires_in)
+        return version
 
     def get_version(self, principal: Principal, name: str, number: int) -> ModelVersion:
         model = self.get_model(principal, name)

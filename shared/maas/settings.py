@@ -32,6 +32,7 @@ class ControlPlaneSettings(FunctionSettings):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     upload_expires_in: int = Field(default=900, alias="UPLOAD_URL_EXPIRES_SECONDS", gt=0, le=7 * 24 * 3600)
+    optimize_queue_url: str | None = Field(default=None, alias="OPTIMIZE_QUEUE_URL")
 
 
 class ValidatorSettings(FunctionSettings):
@@ -55,3 +56,8 @@ class InferenceSettings(FunctionSettings):
 
 class ShadowSettings(InferenceSettings):
     """The shadow worker loads models exactly as the inference function does."""
+
+
+class OptimizeSettings(FunctionSettings):
+    registry_table: str = Field(alias="REGISTRY_TABLE")
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")

@@ -235,3 +235,50 @@ def test_shadow_never_alters_responses_and_reports_agreement(platform: Platform,
     assert report["shadow_latency_ms_avg"] > 0
     assert report["primary_latency_ms_avg"] > 0
     assert_error(platform.call("GET", "/v1/models/ranker/aliases/production/shadow", key), 404, "NOT_FOUND")
+
+
+def test_optimize_builds_a_quantized_version_to_canary(platform: Platform, make_tenant, tmp_path: Path) -> None:
+    key = make_tenant("publish,invoke,read")["publish,invoke,read"]
+    model = export_mlp(tmp_path / "wide.onnx", [16, 256, 256, 4], seed=4).read_bytes()
+    assert register_bytes(platform, key, "wide", model)["status"] == "READY"
+
+    queued = platform.call("POST", "/v1/models/wide/versions/1/optimize", key, json_body={"method": "dynamic_int8"})
+
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["version"] == 2
+    assert queued.json()["derived_from"] == 1
+    deadline = time.monotonic() + 60
+    version: dict = {}
+    while time.monotonic() < deadline:
+        version = platform.call("GET", "/v1/models/wide/versions/2", key).json()
+        if version["status"] != "PENDING_UPLOAD":
+            break
+        time.sleep(0.3)
+    assert version["status"] == "READY", version
+    report = version["optimization"]
+    assert report["method"] == "dynamic_int8"
+    assert report["size_bytes"] < report["source_size_bytes"] * 0.5
+    assert report["agreement_rate"] >= 0.8
+    assert report["latency_ms_p50"] > 0
+    assert version["signature"]["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 16]}]
+    # and it can take a canary share behind an alias
+    put = platform.call(
+        "PUT",
+        "/v1/models/wide/aliases/production",
+        key,
+        json_body={"routes": [{"version": 1, "weight": 90}, {"version": 2, "weight": 10}]},
+    )
+    assert put.status_code == 200, put.text
+    assert served_version_of(platform, key, "wide", "2") == "2"
+    assert_error(
+        platform.call("POST", "/v1/models/wide/versions/1/optimize", key, json_body={"method": "fp4"}),
+        400,
+        "INVALID_REQUEST",
+    )
+    assert_error(platform.call("POST", "/v1/models/wide/versions/9/optimize", key, json_body={}), 404, "NOT_FOUND")
+
+
+def served_version_of(platform: Platform, key: str, model: str, ref: str) -> str:
+    response = platform.call("POST", f"/v2/models/{model}/versions/{ref}/infer", key, json_body=body())
+    assert response.status_code == 200, response.text
+    return str(response.json()["model_version"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from e2e_helpers import Platform, assert_error, register_bytes
+from e2e_helpers import REGISTRY_CACHE_SECONDS, Platform, assert_error, register_bytes
 
 BODY = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32", "data": [0.5] * 16}]}
 
@@ -51,10 +51,11 @@ def test_tenant_quota_throttles_a_burst_and_recovers(platform: Platform, make_te
     assert row["requests"] == statuses.count(200) + 3
     assert row["throttled"] == statuses.count(429)
     assert row["day"] == time.strftime("%Y-%m-%d", time.gmtime())
-    # removing the quota lifts the limit
+    # removing the quota lifts the limit, once the inference instances' registry cache expires
     platform.call(
         "PUT", f"/v1/tenants/{tenant.tenant_id}/quota", platform.admin_key, json_body={"requests_per_second": None}
     )
+    time.sleep(REGISTRY_CACHE_SECONDS + 0.5)
     assert all(r.status_code == 200 for r in burst(platform, key, "limited", 8))
 
 

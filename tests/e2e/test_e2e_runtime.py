@@ -30,6 +30,7 @@ def test_status_lists_processes_and_urls(platform: Platform) -> None:
         "AuthorizerFunction",
         "ControlPlaneFunction",
         "InferenceFunction",
+        "OptimizeFunction",
         "ShadowFunction",
         "ValidateModelFunction",
     }

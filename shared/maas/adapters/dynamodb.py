@@ -186,11 +186,19 @@ class DynamoRegistryStore:
 
     def get_version(self, tenant_id: str, model: str, version: int) -> ModelVersion | None:
         item = self._get(_pk(tenant_id), _version_sk(model, version))
-        return ModelVersion.model_validate(item) if item else None
+        return ModelVersion.model_validate(_numbers(item)) if item else None
 
     def list_versions(self, tenant_id: str, model: str) -> list[ModelVersion]:
         items = self._query_prefix(_pk(tenant_id), f"VERSION#{model}#")
-        return [ModelVersion.model_validate(item) for item in items]
+        return [ModelVersion.model_validate(_numbers(item)) for item in items]
+
+    def set_optimization(self, tenant_id: str, model: str, version: int, report: dict[str, Any]) -> None:
+        self._table.update_item(
+            Key={"PK": _pk(tenant_id), "SK": _version_sk(model, version)},
+            UpdateExpression="SET optimization = :report",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":report": json.loads(json.dumps(report), parse_float=Decimal)},
+        )
 
     def finish_version(self, version: ModelVersion) -> bool:
         try:

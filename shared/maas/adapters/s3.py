@@ -28,6 +28,11 @@ class S3BlobStore:
         )
         return url
 
+    def put(self, bucket: str, key: str, data: bytes) -> str | None:
+        result = self._s3.put_object(Bucket=bucket, Key=key, Body=data)
+        version_id: str | None = result.get("VersionId")
+        return version_id
+
     def head(self, bucket: str, key: str, version_id: str | None = None) -> BlobInfo | None:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:

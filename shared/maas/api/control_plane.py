@@ -34,6 +34,7 @@ from maas.api.schemas import (
     KeyResponse,
     ModelListResponse,
     ModelResponse,
+    OptimizeRequest,
     PutGrantRequest,
     QuotaRequest,
     SetAliasRequest,
@@ -45,6 +46,7 @@ from maas.api.schemas import (
 from maas.audit import AuditLog
 from maas.domain import Principal
 from maas.errors import InvalidRequestError, UnauthenticatedError
+from maas.optimize import Optimizer
 from maas.quotas import Quotas
 from maas.registry import Registry
 from maas.tenants import Tenants
@@ -63,6 +65,7 @@ class ControlPlane:
     grants: Grants | None = None
     quotas: Quotas | None = None
     audit: AuditLog | None = None
+    optimizer: Optimizer | None = None
 
 
 def _principal(router: APIGatewayHttpRouter | APIGatewayHttpResolver) -> Principal:
@@ -267,6 +270,20 @@ def audit_router(audit: AuditLog) -> APIGatewayHttpRouter:
     return router
 
 
+def optimize_router(optimizer: Optimizer) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.post("/v1/models/<name>/versions/<version>/optimize", summary="Build an optimised variant as a new version")
+    def handle_optimize(
+        name: str, version: VersionNumber, body: Annotated[OptimizeRequest | None, Body()] = None
+    ) -> Response[VersionResponse]:
+        method = body.method if body else "dynamic_int8"
+        target = optimizer.request(_principal(router), name, version, method)
+        return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=VersionResponse.of(target))
+
+    return router
+
+
 def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
     app = ControlPlaneResolver(enable_validation=True)
     install_error_handlers(app)
@@ -279,4 +296,6 @@ def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
         app.include_router(quotas_router(plane.quotas))
     if plane.audit is not None:
         app.include_router(audit_router(plane.audit))
+    if plane.optimizer is not None:
+        app.include_router(optimize_router(plane.optimizer))
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -111,6 +111,8 @@ class VersionResponse(BaseModel):
     failure_reason: str | None = None
     created_at: datetime
     finished_at: datetime | None = None
+    derived_from: int | None = None
+    optimization: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, version: ModelVersion) -> VersionResponse:
@@ -123,6 +125,8 @@ class VersionResponse(BaseModel):
             failure_reason=version.failure_reason,
             created_at=version.created_at,
             finished_at=version.finished_at,
+            derived_from=version.derived_from,
+            optimization=version.optimization,
         )
 
 
@@ -221,3 +225,7 @@ class QuotaRequest(RequestBody):
         return Quota(
             requests_per_second=self.requests_per_second, burst=self.burst, max_concurrent_jobs=self.max_concurrent_jobs
         )
+
+
+class OptimizeRequest(RequestBody):
+    method: str = Field(default="dynamic_int8", description="dynamic_int8: onnxruntime dynamic quantization")

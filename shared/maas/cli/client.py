@@ -159,6 +159,9 @@ class MaasClient:
         headers = {"If-Match": if_match} if if_match else {}
         return self.request("POST", f"/v1/models/{name}/aliases/{alias}/rollback", headers=headers)
 
+    def optimize(self, name: str, version: int, method: str = "dynamic_int8") -> Any:
+        return self.request("POST", f"/v1/models/{name}/versions/{version}/optimize", {"method": method})
+
     def archive_version(self, name: str, version: int) -> None:
         self.request("DELETE", f"/v1/models/{name}/versions/{version}")
 

@@ -361,6 +361,22 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_optimize(args: argparse.Namespace) -> int:
+    client = _client(args)
+    created = client.optimize(args.name, args.version, args.method)
+    print(f"{args.name} version {created['version']}: {args.method} variant of version {args.version} queued")
+    if not args.wait:
+        return 0
+    version = client.wait_for_version(args.name, created["version"], timeout=600)
+    print(f"{args.name} version {version['version']}: {version['status']}")
+    report = version.get("optimization") or {}
+    if version["status"] == "READY" and report:
+        print(f"  size      {report['source_size_bytes']} -> {report['size_bytes']} bytes ({report['size_ratio']:.0%})")
+        print(f"  latency   {report['source_latency_ms_p50']} -> {report['latency_ms_p50']} ms p50")
+        print(f"  agreement {report['agreement_rate']:.0%} of {report['agreement_samples']} generated inputs")
+    return 0 if version["status"] == "READY" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maas", description="MaaS: serverless Model-as-a-Service")
     parser.add_argument("--url", help="API base URL (default: MAAS_URL, then .maas/local.env)")
@@ -416,6 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--wait", action="store_true", help="wait for READY or FAILED and print the signature")
     p.set_defaults(func=cmd_models_register)
+    p = models.add_parser("optimize", help="build an optimised variant of a version as a new version")
+    p.add_argument("name")
+    p.add_argument("--version", type=int, required=True)
+    p.add_argument("--method", default="dynamic_int8")
+    p.add_argument("--wait", action="store_true")
+    p.set_defaults(func=cmd_models_optimize)
     p = models.add_parser("list")
     p.set_defaults(func=cmd_models_list)
     p = models.add_parser("show")
