@@ -98,6 +98,7 @@ def register_ready(tenant: str, name: str, path: Path) -> Any:
     import boto3
 
     from maas.adapters.dynamodb import DynamoRegistryStore
+    from maas.aliases import Aliases
     from maas.adapters.s3 import S3BlobStore
     from maas.domain import Framework, Principal, Scope
     from maas.registry import Registry
@@ -113,9 +114,9 @@ def register_ready(tenant: str, name: str, path: Path) -> Any:
     registry.create_model(principal, name, Framework.ONNX, "")
     version, _ = registry.create_version(principal, name, None)
     put = boto3.client("s3").put_object(Bucket=BUCKET, Key=version.artifact_key, Body=path.read_bytes())
-    result = ArtifactValidator(store, S3BlobStore(), NoEvents()).handle_upload(
-        BUCKET, version.artifact_key, put.get("VersionId")
-    )
+    events = NoEvents()
+    validator = ArtifactValidator(store, S3BlobStore(), events, aliases=Aliases(store, store, events))
+    result = validator.handle_upload(BUCKET, version.artifact_key, put.get("VersionId"))
     assert result is not None, "the upload matched no version"
     assert result.status == "READY", result
     return result
