@@ -98,8 +98,8 @@ def register_ready(tenant: str, name: str, path: Path) -> Any:
     import boto3
 
     from maas.adapters.dynamodb import DynamoRegistryStore
-    from maas.aliases import Aliases
     from maas.adapters.s3 import S3BlobStore
+    from maas.aliases import Aliases
     from maas.domain import Framework, Principal, Scope
     from maas.registry import Registry
     from maas.validation import ArtifactValidator
