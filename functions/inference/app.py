@@ -29,7 +29,7 @@ api = OipApi(
         shadow_queue=SqsQueueSender(settings.shadow_queue_url) if settings.shadow_queue_url else None,
         access=AccessPolicy(store, settings.grant_cache_seconds),
         quotas=QuotaEnforcer(store, settings.registry_cache_seconds),
-        usage=UsageRecorder(store, settings.usage_flush_seconds),
+        usage=UsageRecorder(store, settings.usage_flush_seconds, background=True),
     )
 )
 

@@ -5,8 +5,10 @@ The rate limit is a token bucket kept as GCRA (the generic cell rate algorithm):
 across any number of concurrent Lambda instances. A request costs one update while the bucket has room, two
 while it is bursting. Tenants and grants without a quota cost nothing.
 
-Usage is counted in memory and added to DynamoDB at most every ``flush_seconds`` (atomic ADD per model and
-day), so that the hot path makes no extra write per request.
+Usage is counted in memory and added to DynamoDB every ``flush_seconds`` (atomic ADD per model and day) by a
+background thread, so that the hot path makes no extra write per request. In Lambda the thread runs only while
+an invocation does, so an instance's last few seconds of counts reach the table with its next request (or are
+lost if it is recycled first): usage is exact to within that window.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from maas.access import ModelAccess, Quota
 from maas.domain import OPERATOR_TENANT, Principal, Scope
 from maas.errors import ForbiddenError, NotFoundError, TooManyRequestsError
 from maas.memo import TtlCache
+from maas.observability import logger
 from maas.tenants import require, require_tenant_admin
 
 if TYPE_CHECKING:
@@ -77,13 +80,30 @@ class QuotaEnforcer:
 class UsageRecorder:
     """Counts requests per (tenant, day, model) in memory; adds them to the store every ``flush_seconds``."""
 
-    def __init__(self, store: QuotaStore, flush_seconds: float = 10, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: QuotaStore,
+        flush_seconds: float = 10,
+        clock: Callable[[], float] = time.time,
+        *,
+        background: bool = False,
+    ) -> None:
         self._store = store
         self._flush_seconds = flush_seconds
         self._clock = clock
         self._pending: Counter[tuple[str, str, str, str]] = Counter()
         self._last_flush = clock()
         self._lock = threading.Lock()
+        if background and flush_seconds > 0:
+            threading.Thread(target=self._flush_forever, name="usage-flush", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self._flush_seconds)
+            try:
+                self.flush()
+            except Exception:  # the next round retries what is still pending
+                logger.exception("usage flush failed")
 
     def record(self, tenant_id: str, model: str, *, throttled: bool = False) -> None:
         day = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%d")
@@ -96,12 +116,21 @@ class UsageRecorder:
         with self._lock:
             pending, self._pending = self._pending, Counter()
             self._last_flush = self._clock()
+        if not pending:
+            return
         merged: dict[tuple[str, str, str], list[int]] = {}
         for (tenant_id, day, model, kind), count in pending.items():
             slot = merged.setdefault((tenant_id, day, model), [0, 0])
             slot[0 if kind == "requests" else 1] += count
-        for (tenant_id, day, model), (requests, throttled) in merged.items():
-            self._store.add_usage(tenant_id, day, model, requests, throttled)
+        for index, ((tenant_id, day, model), (requests, throttled)) in enumerate(merged.items()):
+            try:
+                self._store.add_usage(tenant_id, day, model, requests, throttled)
+            except Exception:
+                with self._lock:  # put back what was not written, to be added next time
+                    for (t, d, m), (r, th) in list(merged.items())[index:]:
+                        self._pending[(t, d, m, "requests")] += r
+                        self._pending[(t, d, m, "throttled")] += th
+                raise
 
 
 class Quotas:

@@ -30,8 +30,8 @@ from maas.observability import logger
 
 ACCOUNT_ID = "123456789012"
 # Where the local runtime departs from the template's defaults (a user's --parameter-overrides still win):
-# a revoked grant or a new quota takes effect at once, and usage is counted as it happens.
-LOCAL_PARAMETER_DEFAULTS = {"GrantCacheSeconds": "0", "UsageFlushSeconds": "0"}
+# a revoked grant takes effect at once, and usage reaches the table within a second.
+LOCAL_PARAMETER_DEFAULTS = {"GrantCacheSeconds": "0", "UsageFlushSeconds": "1"}
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
