@@ -7,7 +7,7 @@ from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.s3 import S3BlobStore
 from maas.adapters.sqs import SqsQueueSender
 from maas.api.inference import OipApi, log_request
-from maas.inference.cache import ModelCache
+from maas.inference.cache import model_cache_for
 from maas.inference.service import InferenceLimits, InferenceService, VersionResolver
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.quotas import QuotaEnforcer, UsageRecorder
@@ -18,13 +18,7 @@ store = DynamoRegistryStore(settings.registry_table)
 api = OipApi(
     InferenceService(
         VersionResolver(store, settings.registry_cache_seconds, aliases=store),
-        ModelCache(
-            S3BlobStore(),
-            settings.artifacts_bucket,
-            settings.model_cache_dir,
-            settings.model_cache_bytes,
-            settings.model_disk_cache_bytes,
-        ),
+        model_cache_for(settings, S3BlobStore()),
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
         shadow_queue=SqsQueueSender(settings.shadow_queue_url) if settings.shadow_queue_url else None,
         access=AccessPolicy(store, settings.grant_cache_seconds),

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.s3 import S3BlobStore
-from maas.inference.cache import ModelCache
+from maas.inference.cache import model_cache_for
 from maas.inference.service import VersionResolver
 from maas.inference.shadow import ShadowRunner
 from maas.observability import capture_lambda_handler, logger, metrics
@@ -16,13 +16,7 @@ settings = ShadowSettings.from_env()
 store = DynamoRegistryStore(settings.registry_table)
 runner = ShadowRunner(
     VersionResolver(store, settings.registry_cache_seconds, aliases=store),
-    ModelCache(
-        S3BlobStore(),
-        settings.artifacts_bucket,
-        settings.model_cache_dir,
-        settings.model_cache_bytes,
-        settings.model_disk_cache_bytes,
-    ),
+    model_cache_for(settings, S3BlobStore()),
     store,
 )
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -19,6 +19,7 @@ from typing import Any
 from maas.domain import ModelVersion
 from maas.observability import logger
 from maas.ports import BlobStore
+from maas.settings import InferenceSettings
 
 
 class ArtifactIntegrityError(RuntimeError):
@@ -116,3 +117,14 @@ class ModelCache:
         self.downloads += 1
         logger.info("artifact cached", extra={"sha256": digest, "bytes": path.stat().st_size})
         return path
+
+
+def model_cache_for(settings: InferenceSettings, blobs: BlobStore) -> ModelCache:
+    """The cache a function's settings describe (the inference function and the shadow worker share it)."""
+    return ModelCache(
+        blobs,
+        settings.artifacts_bucket,
+        settings.model_cache_dir,
+        settings.model_cache_bytes,
+        settings.model_disk_cache_bytes,
+    )
