@@ -47,12 +47,13 @@ class Optimizer:
         self._bucket = bucket
         self._queue = queue
 
-    def request(self, principal: Principal, model: str, version: int, method: str) -> ModelVersion:
+    def request(self, principal: Principal, model: str, version: int | str, method: str) -> ModelVersion:
         """Queue an optimised variant of ``version``; returns the new version (PENDING_UPLOAD until built)."""
         require(principal, Scope.PUBLISH)
         if method not in METHODS:
             raise InvalidRequestError(f"unknown method '{method}'; one of {', '.join(sorted(METHODS))}")
         source = self._registry.get_version(principal, model, version)
+        version = source.version
         if source.status != VersionStatus.READY:
             raise ConflictError(f"version {version} of '{model}' is {source.status}; only READY versions optimise")
         if self._queue is None:

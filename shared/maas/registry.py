@@ -117,12 +117,22 @@ class Registry:
             )
         return version
 
-    def get_version(self, principal: Principal, name: str, number: int) -> ModelVersion:
+    def get_version(self, principal: Principal, name: str, ref: int | str) -> ModelVersion:
+        """A version by number, or by alias (the version taking the largest share of its traffic)."""
         model = self.get_model(principal, name)
-        version = self._store.get_version(model.tenant_id, model.name, number)
+        number = self._version_number(model.tenant_id, model.name, ref)
+        version = self._store.get_version(model.tenant_id, model.name, number) if number else None
         if version is None:
-            raise NotFoundError(f"version {number} of model '{name}' not found")
+            raise NotFoundError(f"version {ref} of model '{name}' not found")
         return version
+
+    def _version_number(self, tenant_id: str, model: str, ref: int | str) -> int | None:
+        if isinstance(ref, int):
+            return ref
+        if ref.isascii() and ref.isdigit():
+            return int(ref)
+        alias = self._aliases.get_alias(tenant_id, model, ref) if self._aliases is not None else None
+        return max(alias.routes, key=lambda r: r.weight).version if alias else None
 
     def list_versions(self, principal: Principal, name: str) -> list[ModelVersion]:
         model = self.get_model(principal, name)
@@ -134,11 +144,12 @@ class Registry:
         aliases = self._aliases.list_aliases(tenant_id, name)
         return [a.name for a in aliases if number is None or number in a.target.versions]
 
-    def archive_version(self, principal: Principal, name: str, number: int) -> ModelVersion:
+    def archive_version(self, principal: Principal, name: str, ref: int | str) -> ModelVersion:
         """Stop serving a version for good; its artifact stays. Refused while an alias points at it."""
         require(principal, Scope.PUBLISH)
         self._own_model(principal, name)
-        version = self.get_version(principal, name, number)
+        version = self.get_version(principal, name, ref)
+        number = version.version
         if version.status == VersionStatus.ARCHIVED:
             return version
         users = self._alias_users(principal.tenant_id, name, number)

@@ -51,6 +51,8 @@ def test_production_points_at_the_first_ready_version(platform: Platform, three_
     assert served_version(platform, key) == "1"
     assert served_version(platform, key, "production") == "1"
     assert served_version(platform, key, "3") == "3"
+    # control-plane version routes take an alias too
+    assert platform.call("GET", "/v1/models/ranker/versions/production", key).json()["version"] == 1
 
 
 def test_canary_weights_hold_over_2000_requests(platform: Platform, three_versions: dict) -> None:

@@ -196,7 +196,8 @@ def test_model_requests_are_validated(platform: Platform, make_tenant) -> None:
         platform.call("POST", "/v1/models/m/versions", key, json_body={"sha256": "xyz"}), 400, "INVALID_REQUEST"
     )
     assert_error(platform.call("GET", "/v1/models/m/versions/0", key), 400, "INVALID_REQUEST")
-    assert_error(platform.call("GET", "/v1/models/m/versions/abc", key), 400, "INVALID_REQUEST")
+    assert_error(platform.call("GET", "/v1/models/m/versions/Abc!", key), 400, "INVALID_REQUEST")
+    assert_error(platform.call("GET", "/v1/models/m/versions/no-such-alias", key), 404, "NOT_FOUND")
     assert_error(platform.call("GET", "/v1/models/m/versions/7", key), 404, "NOT_FOUND")
 
 

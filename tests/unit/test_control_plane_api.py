@@ -221,7 +221,9 @@ def test_versions_are_listed_and_shown(call: Client, model: str) -> None:
     assert shown == listed["versions"][1]
 
 
-@pytest.mark.parametrize(("version", "status"), [("abc", 400), ("0", 400), ("-1", 400), ("7", 404)])
+@pytest.mark.parametrize(
+    ("version", "status"), [("Abc!", 400), ("0", 400), ("-1", 400), ("7", 404), ("no-such-alias", 404)]
+)
 def test_a_bad_or_unknown_version_number(call: Client, model: str, version: str, status: int) -> None:
     got, body = call("GET", f"/v1/models/{model}/versions/{version}", ACME_READ)
 

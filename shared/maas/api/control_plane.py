@@ -52,7 +52,9 @@ from maas.registry import Registry
 from maas.tenants import Tenants
 
 BodyT = TypeVar("BodyT")
-VersionNumber = Annotated[int, Path(ge=1, description="version number")]
+VersionNumber = Annotated[
+    str, Path(pattern=r"^([1-9][0-9]{0,9}|[a-z][a-z0-9_-]{0,62})$", description="a version number or an alias")
+]
 TenantPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$", description="tenant id")]
 AliasPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="alias name")]
 
