@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +178,46 @@ class InferenceService:
         resolved = self.resolver.resolve(access.owner, access.model, version).version
         return {"name": name, "version": str(resolved.version), "ready": True}
 
+    def _admit(self, principal: Principal, access: ModelAccess, name: str) -> None:
+        """Quotas, then usage: a throttled request counts as throttled, an admitted one as a request."""
+        if self.quotas is not None:
+            try:
+                self.quotas.admit(principal, access)
+            except TooManyRequestsError:
+                if self.usage is not None:
+                    self.usage.record(principal.tenant_id, name, throttled=True)
+                raise
+        if self.usage is not None:
+            self.usage.record(principal.tenant_id, name)
+
+    def _maybe_shadow(
+        self,
+        access: ModelAccess,
+        *,
+        target: Resolved,
+        body: str | bytes,
+        header_length: int | None,
+        outputs: Mapping[str, tuple[str, Any]],
+        elapsed_ms: float,
+    ) -> None:
+        """Hand a sampled request to the shadow queue; the response never waits for the shadow itself."""
+        shadow = target.shadow
+        if not (shadow and target.alias and self.shadow_queue) or random.random() >= shadow.sample_rate:
+            return
+        sample = make_sample(
+            tenant_id=access.owner,
+            model=access.model,
+            alias=target.alias,
+            primary_version=target.version.version,
+            shadow_version=shadow.version,
+            body=body,
+            header_length=header_length,
+            outputs=outputs,
+            primary_ms=elapsed_ms,
+        )
+        if sample:
+            self.shadow_queue.send(sample)
+
     def infer(
         self, principal: Principal, name: str, version: str | None, body: str | bytes, header_length: int | None
     ) -> tuple[bytes, int | None]:
@@ -191,15 +232,7 @@ class InferenceService:
             )
         access = self._access(principal, name, Action.INFER, version)
         self.resolver.model(access.owner, access.model)  # an unknown model is 404 before its body is read
-        if self.quotas is not None:
-            try:
-                self.quotas.admit(principal, access)
-            except TooManyRequestsError:
-                if self.usage is not None:
-                    self.usage.record(principal.tenant_id, name, throttled=True)
-                raise
-        if self.usage is not None:
-            self.usage.record(principal.tenant_id, name)
+        self._admit(principal, access, name)
         request = parse_request(body, header_length)
         target = self.resolver.resolve(access.owner, access.model, version, request.id)
         resolved = target.version
@@ -219,20 +252,15 @@ class InferenceService:
             raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         datatypes = {spec.name: spec.datatype for spec in signature.outputs}
-        if target.shadow and target.alias and self.shadow_queue and random.random() < target.shadow.sample_rate:
-            sample = make_sample(
-                tenant_id=access.owner,
-                model=access.model,
-                alias=target.alias,
-                primary_version=resolved.version,
-                shadow_version=target.shadow.version,
-                body=body,
-                header_length=header_length,
-                outputs={n: (datatypes[n], a) for n, a in zip(names, results, strict=True)},
-                primary_ms=elapsed_ms,
-            )
-            if sample:
-                self.shadow_queue.send(sample)
+        outputs_by_name = {n: (datatypes[n], a) for n, a in zip(names, results, strict=True)}
+        self._maybe_shadow(
+            access,
+            target=target,
+            body=body,
+            header_length=header_length,
+            outputs=outputs_by_name,
+            elapsed_ms=elapsed_ms,
+        )
         encoded, header = encode_response(
             name,
             str(resolved.version),

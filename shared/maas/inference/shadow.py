@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -93,7 +94,7 @@ def make_sample(
     shadow_version: int,
     body: str | bytes,
     header_length: int | None,
-    outputs: dict[str, tuple[str, np.ndarray]],
+    outputs: Mapping[str, tuple[str, np.ndarray]],
     primary_ms: float,
 ) -> str | None:
     """The queue message for one sampled request; None when it would not fit a message."""
