@@ -42,20 +42,20 @@ def test_tenant_quota_throttles_a_burst_and_recovers(platform: Platform, make_te
         "PUT",
         f"/v1/tenants/{tenant.tenant_id}/quota",
         platform.admin_key,
-        json_body={"requests_per_second": 2, "burst": 4},
+        json_body={"requests_per_second": 1, "burst": 4},
     )
     assert quota.status_code == 200, quota.text
     assert platform.call("GET", f"/v1/tenants/{tenant.tenant_id}/quota", key).json()["quota"]["burst"] == 4
 
-    responses = burst(platform, key, "limited", 12)
+    responses = burst(platform, key, "limited", 16)
 
     statuses = [r.status_code for r in responses]
     assert statuses[:4] == [200] * 4, statuses  # the burst
-    assert statuses.count(429) >= 6, statuses
+    assert statuses.count(429) >= 6, statuses  # even if the 16 requests took 6 s, at most 10 get through
     throttled = next(r for r in responses if r.status_code == 429)
     assert_error(throttled, 429, "TOO_MANY_REQUESTS")
     assert int(throttled.headers["Retry-After"]) >= 1
-    time.sleep(2.2)  # the bucket refills at 2 per second
+    time.sleep(4.2)  # the bucket refills at 1 per second
     assert [r.status_code for r in burst(platform, key, "limited", 3)] == [200, 200, 200]
 
     row = wait_for_usage(platform, tenant.tenant_id, key, "limited", statuses.count(200) + 3)
@@ -81,11 +81,11 @@ def test_grant_quota_limits_the_grantee_only(platform: Platform, make_tenant, mo
         json_body={"actions": ["infer"], "quota": {"requests_per_second": 1, "burst": 2}},
     )
 
-    partner_statuses = [r.status_code for r in burst(platform, theirs, f"{owner.tenant_id}.metered", 6)]
+    partner_statuses = [r.status_code for r in burst(platform, theirs, f"{owner.tenant_id}.metered", 10)]
     owner_statuses = [r.status_code for r in burst(platform, own, "metered", 6)]
 
     assert partner_statuses[:2] == [200, 200]
-    assert partner_statuses.count(429) >= 3, partner_statuses
+    assert partner_statuses.count(429) >= 4, partner_statuses
     assert owner_statuses == [200] * 6
     # usage is the caller's: the partner's own usage names the shared model as it called it
     row = wait_for_usage(platform, partner.tenant_id, theirs, f"{owner.tenant_id}.metered", 2)
