@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -75,9 +74,8 @@ def test_a_crash_is_reported_and_a_new_instance_serves(pool: FunctionPool) -> No
 
 
 def test_a_timeout_kills_the_instance(pool: FunctionPool) -> None:
-    started = time.monotonic()
     with pytest.raises(InvocationError) as raised:
         pool.invoke({"sleep": 10})
     assert raised.value.kind == "Timeout"
-    assert time.monotonic() - started < 8
+    assert "timed out after 2 seconds" in raised.value.message
     assert pool.invoke({})["env"] == "hello"
