@@ -230,3 +230,35 @@ def test_cli_reads_local_env(platform: Platform) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "NAME" in result.stdout
+
+
+def test_down_cleans_up_after_a_killed_supervisor(tmp_path: Path) -> None:
+    up = maas_cli(
+        "local",
+        "up",
+        "--detach",
+        "--state-dir",
+        str(tmp_path),
+        "--port",
+        str(free_port()),
+        "--aws-port",
+        str(free_port()),
+    )
+    assert up.returncode == 0, up.stderr
+    state = read_state(tmp_path)
+    assert state is not None
+    children = [state["emulator"]["pid"], *(p for ps in state["functions"].values() for p in ps)]
+    os.kill(state["pid"], signal.SIGKILL)  # the supervisor dies without stopping its children
+    deadline = time.monotonic() + 10
+    while pid_alive(state["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    down = maas_cli("local", "down", "--state-dir", str(tmp_path))
+
+    assert down.returncode == 0
+    assert "left behind" in down.stdout
+    deadline = time.monotonic() + 10
+    while any(pid_alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in children if pid_alive(p)]
+    assert read_state(tmp_path) is None

@@ -90,6 +90,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     if not Path(args.template).is_file():
         print(f"no template at {args.template}: run from the project folder or pass --template", file=sys.stderr)
         return 2
+    orphans = state.clean_up_after_dead_runtime(state_dir)
+    if orphans:
+        print(f"stopped {orphans} processes left behind by a runtime that was killed", file=sys.stderr)
     if args.detach:
         return _detach(args, state_dir)
 
@@ -156,7 +159,11 @@ def cmd_local_down(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir)
     current = state.running_state(state_dir)
     if not current:
-        print("MaaS local runtime is not running")
+        orphans = state.clean_up_after_dead_runtime(state_dir)
+        if orphans:
+            print(f"MaaS local runtime was not running; stopped {orphans} processes it had left behind")
+        else:
+            print("MaaS local runtime is not running")
         return 0
     pid = int(current["pid"])
     os.kill(pid, signal.SIGTERM)
@@ -164,9 +171,7 @@ def cmd_local_down(args: argparse.Namespace) -> int:
     while state.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if state.pid_alive(pid):
-        children = [p for pids in current.get("functions", {}).values() for p in pids]
-        children.append(current.get("emulator", {}).get("pid") or 0)
-        for child in [pid, *children]:
+        for child in [pid, *state.recorded_children(current)]:
             if child and state.pid_alive(child):
                 os.kill(child, signal.SIGKILL)
         (state_dir / state.STATE_FILE).unlink(missing_ok=True)

@@ -69,3 +69,27 @@ def read_env(path: Path) -> dict[str, str]:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
     return values
+
+
+def recorded_children(state: dict[str, Any]) -> list[int]:
+    """The PIDs a runtime recorded for what it started: function instances and the emulator."""
+    pids = [p for pids in state.get("functions", {}).values() for p in pids]
+    emulator = state.get("emulator", {}).get("pid")
+    return [*pids, *([emulator] if emulator else [])]
+
+
+def clean_up_after_dead_runtime(state_dir: Path) -> int:
+    """A runtime killed without stopping leaves its state file and children: stop them; returns how many."""
+    import signal
+
+    leftover = read_state(state_dir)
+    if leftover is None or pid_alive(int(leftover.get("pid", 0))):
+        return 0
+    orphans = [p for p in recorded_children(leftover) if pid_alive(p)]
+    for pid in orphans:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return len(orphans)
