@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from maas.local.state import pid_alive, read_env, read_state
+from maas.local.state import read_env, read_state
 
-from e2e_helpers import MAX_ARTIFACT_BYTES, REGISTRY_CACHE_SECONDS, BusTap, Platform, TenantKeys, free_port, maas_cli
+from e2e_helpers import (
+    MAX_ARTIFACT_BYTES,
+    REGISTRY_CACHE_SECONDS,
+    BusTap,
+    Platform,
+    TenantKeys,
+    free_port,
+    maas_cli,
+    still_running,
+)
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +50,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     pids = [state["pid"], state["emulator"]["pid"], *(p for ps in state["functions"].values() for p in ps)]
     stopped = maas_cli("local", "down", "--state-dir", str(state_dir))
     assert stopped.returncode == 0, stopped.stderr
-    deadline = time.monotonic() + 10
-    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in pids if pid_alive(p)], "maas local down left processes running"
+    assert not still_running(pids), "maas local down left processes running"
 
 
 @pytest.fixture(scope="session")

@@ -131,3 +131,13 @@ def assert_error(response: requests.Response, status: int, code: str) -> dict[st
     assert body["code"] == code
     assert body["error"]
     return body
+
+
+def still_running(pids: list[int], wait: float = 10) -> list[int]:
+    """The processes among ``pids`` that have not exited within ``wait`` seconds."""
+    from maas.local.state import pid_alive
+
+    deadline = time.monotonic() + wait
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if pid_alive(p)]

@@ -14,13 +14,14 @@ def burst(platform: Platform, key: str, model: str, count: int) -> list:
     return [platform.call("POST", f"/v2/models/{model}/infer", key, json_body=BODY) for _ in range(count)]
 
 
-def wait_for_usage(platform: Platform, tenant_id: str, key: str, model: str, requests: int) -> dict:
-    """Instances add their counts to the table every second on the local runtime."""
+def wait_for_usage(platform: Platform, tenant_id: str, key: str, model: str, requests: int, throttled: int = 0) -> dict:
+    """Each instance adds its own counts to the table every second on the local runtime: wait for all of them."""
     deadline = time.monotonic() + 10
     while True:
         usage = platform.call("GET", f"/v1/tenants/{tenant_id}/usage", key).json()["usage"]
         rows = [u for u in usage if u["model"] == model]
-        if (rows and rows[0]["requests"] >= requests) or time.monotonic() > deadline:
+        done = rows and rows[0]["requests"] >= requests and rows[0]["throttled"] >= throttled
+        if done or time.monotonic() > deadline:
             assert len(rows) == 1, usage
             return rows[0]
         time.sleep(0.25)
@@ -58,7 +59,7 @@ def test_tenant_quota_throttles_a_burst_and_recovers(platform: Platform, make_te
     time.sleep(4.2)  # the bucket refills at 1 per second
     assert [r.status_code for r in burst(platform, key, "limited", 3)] == [200, 200, 200]
 
-    row = wait_for_usage(platform, tenant.tenant_id, key, "limited", statuses.count(200) + 3)
+    row = wait_for_usage(platform, tenant.tenant_id, key, "limited", statuses.count(200) + 3, statuses.count(429))
     assert row["requests"] == statuses.count(200) + 3
     assert row["throttled"] == statuses.count(429)
     assert row["day"] == time.strftime("%Y-%m-%d", time.gmtime())
@@ -88,7 +89,9 @@ def test_grant_quota_limits_the_grantee_only(platform: Platform, make_tenant, mo
     assert partner_statuses.count(429) >= 4, partner_statuses
     assert owner_statuses == [200] * 6
     # usage is the caller's: the partner's own usage names the shared model as it called it
-    row = wait_for_usage(platform, partner.tenant_id, theirs, f"{owner.tenant_id}.metered", 2)
+    row = wait_for_usage(
+        platform, partner.tenant_id, theirs, f"{owner.tenant_id}.metered", 2, partner_statuses.count(429)
+    )
     assert row["throttled"] == partner_statuses.count(429)
     # and nobody else reads it
     assert_error(platform.call("GET", f"/v1/tenants/{partner.tenant_id}/usage", own), 404, "NOT_FOUND")

@@ -14,7 +14,7 @@ import requests
 
 from maas.local.state import pid_alive, read_env, read_state
 
-from e2e_helpers import ROOT, Platform, free_port, maas_cli
+from e2e_helpers import ROOT, Platform, free_port, maas_cli, still_running
 
 
 def test_status_lists_processes_and_urls(platform: Platform) -> None:
@@ -125,10 +125,7 @@ def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
             process.kill()
     output = process.stdout.read() if process.stdout else ""
     assert "Press Ctrl-C to stop everything" in output
-    deadline = time.monotonic() + 10
-    while any(pid_alive(p) for p in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in children if pid_alive(p)]
+    assert not still_running(children)
     assert read_state(tmp_path) is None
 
 
@@ -257,8 +254,5 @@ def test_down_cleans_up_after_a_killed_supervisor(tmp_path: Path) -> None:
 
     assert down.returncode == 0
     assert "left behind" in down.stdout
-    deadline = time.monotonic() + 10
-    while any(pid_alive(p) for p in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [p for p in children if pid_alive(p)]
+    assert not still_running(children)
     assert read_state(tmp_path) is None
