@@ -47,8 +47,3 @@ class Authorizer:
             self._accepted.clear()
         self._accepted[digest] = (now + self._ttl, principal)
         return principal
-
-
-def authorize(tenants: Tenants, headers: Mapping[str, str]) -> dict[str, Any]:
-    """One uncached decision."""
-    return Authorizer(tenants).authorize(headers)

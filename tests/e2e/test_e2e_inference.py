@@ -13,6 +13,7 @@ import requests
 from maas.modelkit import export_onnx
 
 from e2e_helpers import Platform, assert_error, register_bytes, upload
+from tests.oip import binary_body, binary_outputs
 
 
 def _two_input_model(path: Path) -> Path:
@@ -119,31 +120,9 @@ def test_several_inputs_types_and_output_selection(platform: Platform, served: d
     )
 
 
-def _binary_request(tensors: list[tuple[str, str, np.ndarray]], outputs: list[str] | None) -> tuple[bytes, int]:
-    import json
-
-    header: dict = {"inputs": []}
-    blobs = []
-    for name, datatype, array in tensors:
-        raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        header["inputs"].append(
-            {
-                "name": name,
-                "shape": list(array.shape),
-                "datatype": datatype,
-                "parameters": {"binary_data_size": len(raw)},
-            }
-        )
-        blobs.append(raw)
-    if outputs is not None:
-        header["outputs"] = [{"name": n, "parameters": {"binary_data": True}} for n in outputs]
-    text = json.dumps(header).encode()
-    return text + b"".join(blobs), len(text)
-
-
 def test_binary_tensor_extension(platform: Platform, served: dict) -> None:
     x = np.random.default_rng(1).standard_normal((5, 16)).astype(np.float32)
-    body, length = _binary_request([("input", "FP32", x)], ["logits"])
+    body, length = binary_body([("input", "FP32", x)], binary_outputs("logits"))
     response = platform.call(
         "POST",
         "/v2/models/tiny/infer",
@@ -163,7 +142,7 @@ def test_binary_tensor_extension(platform: Platform, served: dict) -> None:
     np.testing.assert_allclose(logits, served["session"].run(None, {"input": x})[0], rtol=1e-6)
 
     # binary in, JSON out (no binary outputs asked): a plain JSON response
-    body, length = _binary_request([("input", "FP32", x)], None)
+    body, length = binary_body([("input", "FP32", x)])
     plain = platform.call(
         "POST",
         "/v2/models/tiny/infer",
@@ -292,7 +271,7 @@ def test_missing_input_is_named(platform: Platform, served: dict) -> None:
 def test_nan_is_refused_unless_allowed(platform: Platform, served: dict) -> None:
     x = np.zeros((1, 16), dtype=np.float32)
     x[0, 3] = np.nan
-    body, length = _binary_request([("input", "FP32", x)], None)
+    body, length = binary_body([("input", "FP32", x)])
     headers = {"Inference-Header-Content-Length": str(length)}
     error = assert_error(
         platform.call("POST", "/v2/models/tiny/infer", served["key"], data=body, headers=headers),

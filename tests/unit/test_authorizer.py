@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from maas.api.auth import AUTH_ERROR, presented_key, principal_context, principal_from_context
-from maas.authorizer import authorize
+from maas.authorizer import Authorizer
 from maas.domain import Principal, Scope
 from maas.errors import UnauthenticatedError
 from maas.tenants import Tenants
@@ -41,7 +41,7 @@ def tenants(store: InMemoryRegistryStore) -> Tenants:
 def test_a_valid_key_puts_the_principal_into_the_context(tenants: Tenants, operator: Principal) -> None:
     record, api_key = tenants.create_key(operator, "acme", frozenset({Scope.READ, Scope.PUBLISH}))
 
-    decision = authorize(tenants, {"authorization": f"Bearer {api_key}"})
+    decision = Authorizer(tenants).authorize({"authorization": f"Bearer {api_key}"})
 
     assert decision == {
         "isAuthorized": True,
@@ -55,7 +55,7 @@ def test_a_valid_key_puts_the_principal_into_the_context(tenants: Tenants, opera
 def test_the_x_api_key_header_works_too(tenants: Tenants, operator: Principal) -> None:
     _, api_key = tenants.create_key(operator, "acme", frozenset({Scope.INVOKE}))
 
-    decision = authorize(tenants, {"x-api-key": api_key})
+    decision = Authorizer(tenants).authorize({"x-api-key": api_key})
 
     assert decision["context"]["tenant_id"] == "acme"
 
@@ -71,7 +71,7 @@ def test_the_x_api_key_header_works_too(tenants: Tenants, operator: Principal) -
 def test_no_valid_key_lets_the_request_through_with_the_reason(
     tenants: Tenants, headers: dict[str, str], reason: str
 ) -> None:
-    decision = authorize(tenants, headers)
+    decision = Authorizer(tenants).authorize(headers)
 
     # The function, not API Gateway, answers 401 in the platform's own error shape.
     assert decision["isAuthorized"] is True

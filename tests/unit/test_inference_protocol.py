@@ -15,6 +15,8 @@ from hypothesis.extra import numpy as hnp
 from maas.errors import InvalidRequestError
 from maas.inference.protocol import encode_response, parse_request
 
+from tests.oip import binary_body
+
 NUMERIC = {
     "FP32": np.float32,
     "FP64": np.float64,
@@ -30,26 +32,6 @@ NUMERIC = {
 }
 
 shapes = st.lists(st.integers(0, 4), min_size=1, max_size=3)
-
-
-def binary_body(inputs: list[tuple[str, str, np.ndarray]], outputs: list[dict] | None = None) -> tuple[bytes, int]:
-    header: dict = {"inputs": []}
-    blobs = []
-    for name, datatype, array in inputs:
-        raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        header["inputs"].append(
-            {
-                "name": name,
-                "shape": list(array.shape),
-                "datatype": datatype,
-                "parameters": {"binary_data_size": len(raw)},
-            }
-        )
-        blobs.append(raw)
-    if outputs is not None:
-        header["outputs"] = outputs
-    text = json.dumps(header).encode()
-    return text + b"".join(blobs), len(text)
 
 
 @settings(max_examples=60, deadline=None)
