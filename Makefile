@@ -35,6 +35,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared/maas
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint infra/*.yaml
 	$(PY) -m maas.local.translate template.yaml --output build/template.translated.json
 	$(VENV)/bin/cfn-lint build/template.translated.json
 

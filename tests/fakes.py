@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from maas.access import Grant, Quota
 from maas.aliases import Alias
 from maas.audit import AuditEntry
-from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
+from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus, utcnow
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
+from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus
 from maas.ports import BlobInfo
 
 M = TypeVar("M", bound=BaseModel)
@@ -98,6 +99,10 @@ class InMemoryRegistryStore:
 
     def list_models(self, tenant_id: str) -> list[Model]:
         return [_copy(m) for (t, _), m in sorted(self.models.items()) if t == tenant_id and m.deleted_at is None]
+
+    def update_model(self, model: Model) -> None:
+        with self._lock:
+            self.models[(model.tenant_id, model.name)] = _copy(model)
 
     def delete_model(self, tenant_id: str, name: str, when: datetime) -> None:
         with self._lock:
@@ -318,6 +323,9 @@ class InMemoryBlobStore:
         self.presigned.append(Presign(bucket, key, expires_in, content_type))
         return f"https://{bucket}.s3.fake.test/{key}?X-Expires={expires_in}"
 
+    def presign_get(self, bucket: str, key: str, *, expires_in: int) -> str:
+        return f"https://{bucket}.s3.fake.test/{key}?X-Expires={expires_in}&get"
+
     def head(self, bucket: str, key: str, version_id: str | None = None) -> BlobInfo | None:
         blob = self._find(bucket, key, version_id)
         return BlobInfo(size=len(blob.data), version_id=blob.version_id) if blob else None
@@ -355,3 +363,123 @@ class RecordingPublisher:
 
     def of_type(self, detail_type: str) -> list[dict[str, object]]:
         return [detail for kind, detail in self.events if kind == detail_type]
+
+
+class InMemoryJobStore:
+    """A ``JobStore`` with the conditional moves of ``maas.adapters.jobs.DynamoJobStore``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.jobs: dict[tuple[str, str], Job] = {}
+        self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def create_job(self, job: Job, body_hash: str | None = None) -> tuple[Job, bool]:
+        with self._lock:
+            if job.idempotency_key is not None:
+                earlier = self.idempotency.get((job.tenant_id, job.idempotency_key))
+                if earlier is not None:
+                    if earlier[1] != (body_hash or ""):
+                        raise ConflictError("this Idempotency-Key was used with another request")
+                    return _copy(self.jobs[(job.tenant_id, earlier[0])]), False
+                self.idempotency[(job.tenant_id, job.idempotency_key)] = (job.job_id, body_hash or "")
+            if (job.tenant_id, job.job_id) in self.jobs:
+                raise ConflictError("job id collision")
+            self.jobs[(job.tenant_id, job.job_id)] = _copy(job)
+            return _copy(job), True
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None:
+        job = self.jobs.get((tenant_id, job_id))
+        return _copy(job) if job and not job.expired() else None
+
+    def list_jobs(
+        self, tenant_id: str, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        found = [
+            _copy(j)
+            for (t, _), j in sorted(self.jobs.items(), reverse=True)
+            if t == tenant_id
+            and not j.expired()
+            and (status is None or j.status == status)
+            and (model is None or j.model == model)
+        ]
+        return found[:limit]
+
+    def claim_job(
+        self, tenant_id: str, job_id: str, *, token: str, worker: str, lease_until: float, now: float
+    ) -> Job | None:
+        with self._lock:
+            job = self.jobs.get((tenant_id, job_id))
+            claimable = job is not None and (
+                job.status == JobStatus.QUEUED or (job.status == JobStatus.RUNNING and (job.lease_until or 0) < now)
+            )
+            if job is None or not claimable:
+                return None
+            job.status, job.lease_token, job.lease_until, job.worker = JobStatus.RUNNING, token, lease_until, worker
+            job.started_at = job.started_at or utcnow()
+            job.attempts += 1
+            return _copy(job)
+
+    def extend_lease(self, tenant_id: str, job_id: str, token: str, lease_until: float) -> bool:
+        with self._lock:
+            job = self.jobs.get((tenant_id, job_id))
+            if job is None or job.status != JobStatus.RUNNING or job.lease_token != token:
+                return False
+            job.lease_until = lease_until
+            return True
+
+    def release_job(self, tenant_id: str, job_id: str, token: str) -> bool:
+        with self._lock:
+            job = self.jobs.get((tenant_id, job_id))
+            if job is None or job.status != JobStatus.RUNNING or job.lease_token != token:
+                return False
+            job.status, job.lease_token, job.lease_until = JobStatus.QUEUED, None, None
+            return True
+
+    def finish_job(
+        self, tenant_id: str, job_id: str, outcome: JobOutcome, *, token: str | None, expect: tuple[JobStatus, ...]
+    ) -> bool:
+        with self._lock:
+            job = self.jobs.get((tenant_id, job_id))
+            if job is None or job.status not in expect or (token is not None and job.lease_token != token):
+                return False
+            for name, value in outcome.model_dump().items():
+                if value is not None:
+                    setattr(job, name, value)
+            return True
+
+    def cancel_job(self, tenant_id: str, job_id: str) -> bool:
+        with self._lock:
+            job = self.jobs.get((tenant_id, job_id))
+            if job is None or job.status != JobStatus.QUEUED:
+                return False
+            job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
+            return True
+
+    def mark_job_announced(self, tenant_id: str, job_id: str) -> None:
+        with self._lock:
+            job = self.jobs.get((tenant_id, job_id))
+            if job is not None:
+                job.announced = True
+
+
+class InMemoryEventSourceStore:
+    def __init__(self) -> None:
+        self.sources: dict[str, EventSource] = {}
+
+    def put_event_source(self, source: EventSource) -> None:
+        if source.source in self.sources:
+            raise ConflictError(f"event source '{source.source}' is registered already")
+        self.sources[source.source] = source
+
+    def get_event_source(self, source: str) -> EventSource | None:
+        return self.sources.get(source)
+
+    def list_event_sources(self, tenant_id: str) -> list[EventSource]:
+        return [s for s in self.sources.values() if s.tenant_id == tenant_id]
+
+    def delete_event_source(self, tenant_id: str, source: str) -> bool:
+        found = self.sources.get(source)
+        if found is None or found.tenant_id != tenant_id:
+            return False
+        del self.sources[source]
+        return True

@@ -9,22 +9,26 @@ from maas.adapters.sqs import SqsQueueSender
 from maas.api.inference import OipApi, log_request
 from maas.inference.cache import model_cache_for
 from maas.inference.service import InferenceLimits, InferenceService, VersionResolver
+from maas.jobs.wiring import job_service
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.quotas import QuotaEnforcer, UsageRecorder
 from maas.settings import InferenceSettings
 
 settings = InferenceSettings.from_env()
 store = DynamoRegistryStore(settings.registry_table)
+resolver = VersionResolver(store, settings.registry_cache_seconds, aliases=store)
+usage = UsageRecorder(store, settings.usage_flush_seconds, background=True)
 api = OipApi(
     InferenceService(
-        VersionResolver(store, settings.registry_cache_seconds, aliases=store),
+        resolver,
         model_cache_for(settings, S3BlobStore()),
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
         shadow_queue=SqsQueueSender(settings.shadow_queue_url) if settings.shadow_queue_url else None,
         access=AccessPolicy(store, settings.grant_cache_seconds),
         quotas=QuotaEnforcer(store, settings.registry_cache_seconds),
-        usage=UsageRecorder(store, settings.usage_flush_seconds, background=True),
-    )
+        usage=usage,
+    ),
+    job_service(settings, store, resolver, usage),  # "Prefer: respond-async"
 )
 
 

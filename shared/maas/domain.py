@@ -104,6 +104,23 @@ class ApiKey(BaseModel):
 
 class Framework(StrEnum):
     ONNX = "onnx"
+    TORCHSCRIPT = "torchscript"
+
+
+class Target(StrEnum):
+    """Where a model runs: ``cpu`` serves synchronously in Lambda; ``gpu`` only through async jobs on workers."""
+
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class Batching(BaseModel):
+    """Dynamic batching on the worker (Triton's ``dynamic_batching``): rows per batch, and the longest wait."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_queue_delay_ms: float = Field(default=5, ge=0, le=10_000)
 
 
 class Model(BaseModel):
@@ -111,6 +128,8 @@ class Model(BaseModel):
     name: ModelName
     framework: Framework
     description: str = ""
+    target: Target = Target.CPU
+    batching: Batching = Field(default_factory=Batching)
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = None
 
@@ -158,9 +177,17 @@ class ModelVersion(BaseModel):
         return self.status != VersionStatus.PENDING_UPLOAD
 
 
+ARTIFACT_EXTENSIONS = {Framework.ONNX: "onnx", Framework.TORCHSCRIPT: "pt"}
+
+
+def framework_of(key: str) -> Framework:
+    """The framework an artifact key's extension names (``model.onnx`` or ``model.pt``)."""
+    return Framework.TORCHSCRIPT if key.endswith(".pt") else Framework.ONNX
+
+
 def artifact_key(tenant_id: str, model: str, version: int, framework: Framework = Framework.ONNX) -> str:
     """Where a version's artifact lives in the artifacts bucket (DESIGN §3)."""
-    ext = {Framework.ONNX: "onnx"}[framework]
+    ext = ARTIFACT_EXTENSIONS[framework]
     return f"models/{tenant_id}/{model}/{version}/model.{ext}"
 
 

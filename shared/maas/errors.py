@@ -91,3 +91,9 @@ class ArtifactRejectedError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class AsyncOnlyError(ConflictError):
+    """The model runs on GPU workers and only through asynchronous jobs; the message names the route. 409."""
+
+    code = "ASYNC_ONLY"

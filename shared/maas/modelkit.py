@@ -94,3 +94,38 @@ def train_digits_classifier(seed: int = 0, epochs: int = 30) -> tuple[Any, Any, 
     finally:
         torch.set_num_threads(threads)
     return model, x_test, y_test
+
+
+def export_slow_model(path: str | Path, width: int = 256, depth: int = 1000, seed: int = 0) -> Path:
+    """A small file that takes long to run: one ``width``x``width`` weight applied ``depth`` times.
+
+    The weight is shared, so the file stays about ``4 * width**2`` bytes while each row costs
+    ``2 * depth * width**2`` operations: what the tests need to catch a worker in the middle of a job.
+    Built with ``onnx.helper`` (instant; torch's exporter takes seconds per hundred layers).
+    Input ``input`` [-1, width] FP32, output ``output`` [-1, width].
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weight = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+    nodes = []
+    current = "input"
+    for i in range(depth):
+        nodes.append(helper.make_node("MatMul", [current, "weight"], [f"m{i}"]))
+        current = "output" if i == depth - 1 else f"t{i}"
+        nodes.append(helper.make_node("Tanh", [f"m{i}"], [current]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", width])],
+        initializer=[numpy_helper.from_array(weight, "weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = Path(path)
+    onnx.save(model, str(path))
+    return path

@@ -38,6 +38,9 @@ class RegistryStore(Protocol):
 
     def list_models(self, tenant_id: str) -> list[Model]: ...
 
+    def update_model(self, model: Model) -> None:
+        """Write a model's description, target and batching."""
+
     def allocate_version(self, tenant_id: str, name: str) -> int:
         """Atomically take the model's next version number: 1, 2, ...; never the same one twice."""
 
@@ -84,6 +87,8 @@ class BlobInfo(NamedTuple):
 
 class BlobStore(Protocol):
     def presign_put(self, bucket: str, key: str, *, expires_in: int, content_type: str) -> str: ...
+
+    def presign_get(self, bucket: str, key: str, *, expires_in: int) -> str: ...
 
     def put(self, bucket: str, key: str, data: bytes) -> str | None:
         """Write an object; returns its version id where the bucket keeps versions."""

@@ -6,7 +6,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from maas.access import AccessPolicy, Action
-from maas.domain import Framework, Model, ModelVersion, Principal, Scope, VersionStatus, artifact_key, utcnow
+from maas.domain import (
+    Batching,
+    Framework,
+    Model,
+    ModelVersion,
+    Principal,
+    Scope,
+    Target,
+    VersionStatus,
+    artifact_key,
+    utcnow,
+)
 from maas.errors import ConflictError, NotFoundError
 from maas.ports import AliasStore, BlobStore, RegistryStore
 from maas.tenants import require
@@ -45,13 +56,55 @@ class Registry:
         self._bucket = artifacts_bucket
         self._expires_in = upload_expires_in
 
-    def create_model(self, principal: Principal, name: str, framework: Framework, description: str) -> Model:
+    def create_model(
+        self,
+        principal: Principal,
+        name: str,
+        framework: Framework,
+        description: str,
+        *,
+        target: Target = Target.CPU,
+        batching: Batching | None = None,
+    ) -> Model:
         require(principal, Scope.PUBLISH)
-        model = Model(tenant_id=principal.tenant_id, name=name, framework=framework, description=description)
+        model = Model(
+            tenant_id=principal.tenant_id,
+            name=name,
+            framework=framework,
+            description=description,
+            target=target,
+            batching=batching or Batching(),
+        )
         self._store.create_model(model)
         if self._audit:
             self._audit.record(principal, principal.tenant_id, "model.created", model=name, after=model)
         return model
+
+    def update_model(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        description: str | None = None,
+        target: Target | None = None,
+        batching: Batching | None = None,
+    ) -> Model:
+        """Change where a model runs (``cpu`` | ``gpu``) and how the worker batches it."""
+        require(principal, Scope.PUBLISH)
+        before = self._own_model(principal, name)
+        after = before.model_copy(
+            update={
+                k: v
+                for k, v in (("description", description), ("target", target), ("batching", batching))
+                if v is not None
+            }
+        )
+        self._store.update_model(after)
+        if self._audit:
+            self._audit.record(
+                principal, before.tenant_id, "model.updated", model=before.name, before=before, after=after
+            )
+        return after
 
     def get_model(self, principal: Principal, name: str) -> Model:
         """A model the caller may read: its own, or ``owner.model`` through a grant."""

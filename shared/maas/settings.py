@@ -52,6 +52,10 @@ class InferenceSettings(FunctionSettings):
     shadow_queue_url: str | None = Field(default=None, alias="SHADOW_QUEUE_URL")
     grant_cache_seconds: float = Field(default=0, alias="GRANT_CACHE_SECONDS", ge=0)
     usage_flush_seconds: float = Field(default=10, alias="USAGE_FLUSH_SECONDS", ge=0)
+    # for "Prefer: respond-async" (and the jobs API, which requires them)
+    jobs_table: str | None = Field(default=None, alias="JOBS_TABLE")
+    jobs_bucket: str | None = Field(default=None, alias="JOBS_BUCKET")
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
 
 
 class ShadowSettings(InferenceSettings):
@@ -61,3 +65,30 @@ class ShadowSettings(InferenceSettings):
 class OptimizeSettings(FunctionSettings):
     registry_table: str = Field(alias="REGISTRY_TABLE")
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+
+
+class WorkerSettings(FunctionSettings):
+    """The GPU worker container (ECS task, SageMaker, or a local process), and the CPU jobs function."""
+
+    registry_table: str = Field(alias="REGISTRY_TABLE")
+    jobs_table: str = Field(alias="JOBS_TABLE")
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+    jobs_bucket: str = Field(alias="JOBS_BUCKET")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+    jobs_queue_url: str | None = Field(default=None, alias="JOBS_QUEUE_URL")
+    dead_letter_queue_url: str | None = Field(default=None, alias="JOBS_DEAD_LETTER_QUEUE_URL")
+    lease_seconds: int = Field(default=60, alias="JOB_LEASE_SECONDS", ge=2, le=43_200)
+    max_attempts: int = Field(default=3, alias="JOB_MAX_ATTEMPTS", ge=1, le=100)
+    max_inflight: int = Field(default=64, alias="WORKER_MAX_INFLIGHT", ge=1, le=1024)
+    model_cache_bytes: int = Field(default=4 * 1024**3, alias="MODEL_CACHE_BYTES", gt=0)
+    model_cache_dir: str = Field(default="/tmp/maas-models", alias="MODEL_CACHE_DIR")  # noqa: S108
+    drain_seconds: float = Field(default=25, alias="WORKER_DRAIN_SECONDS", ge=0, le=120)
+
+
+class JobsApiSettings(InferenceSettings):
+    """The jobs API and the event ingress: submission checks requests as the inference function does."""
+
+    jobs_table: str = Field(alias="JOBS_TABLE")
+    jobs_bucket: str = Field(alias="JOBS_BUCKET")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+    ingress_dead_letter_queue_url: str | None = Field(default=None, alias="INGRESS_DEAD_LETTER_QUEUE_URL")

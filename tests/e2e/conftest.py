@@ -12,6 +12,7 @@ import pytest
 from maas.local.state import read_env, read_state
 
 from e2e_helpers import (
+    JOB_LEASE_SECONDS,
     MAX_ARTIFACT_BYTES,
     REGISTRY_CACHE_SECONDS,
     BusTap,
@@ -40,6 +41,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "--parameter-overrides",
         f"MaxArtifactBytes={MAX_ARTIFACT_BYTES}",
         f"RegistryCacheSeconds={REGISTRY_CACHE_SECONDS}",
+        f"JobLeaseSeconds={JOB_LEASE_SECONDS}",
     )
     assert started.returncode == 0, started.stderr + started.stdout
     env = read_env(state_dir / "local.env")
@@ -47,7 +49,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     assert state is not None
     yield Platform(env["MAAS_URL"], env["MAAS_API_KEY"], env, state_dir)
 
-    pids = [state["pid"], state["emulator"]["pid"], *(p for ps in state["functions"].values() for p in ps)]
+    current = read_state(state_dir) or state  # GPU workers restarted by tests have new pids
+    pids = [
+        state["pid"],
+        state["emulator"]["pid"],
+        *(p for ps in state["functions"].values() for p in ps),
+        *(w["pid"] for w in current.get("workers", [])),
+    ]
     stopped = maas_cli("local", "down", "--state-dir", str(state_dir))
     assert stopped.returncode == 0, stopped.stderr
     assert not still_running(pids), "maas local down left processes running"

@@ -17,6 +17,7 @@ import boto3
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+JOB_LEASE_SECONDS = 4  # a killed worker's job runs again after this
 MAX_ARTIFACT_BYTES = 2_000_000
 REGISTRY_CACHE_SECONDS = 1  # how long the inference function may serve an old alias target
 

@@ -55,3 +55,17 @@ def test_inference_serves_exactly_the_template_routes() -> None:
     api = OipApi(service=None)  # type: ignore[arg-type]  # routing table only
     served = {tuple(key.split(" ", 1)) for key in api.routes}
     assert served == template_routes("InferenceFunction")
+
+
+def test_jobs_function_serves_exactly_the_template_routes() -> None:
+    from maas.api.jobs import create_jobs_app
+    from maas.jobs.service import EventSources
+
+    app = create_jobs_app(jobs=None, sources=EventSources(None))  # type: ignore[arg-type]  # routing table only
+    served = {
+        (method.upper(), path)
+        for path, item in app.get_openapi_schema().paths.items()
+        for method in ("get", "put", "post", "delete", "patch")
+        if getattr(item, method, None) is not None
+    }
+    assert served == template_routes("JobsFunction")

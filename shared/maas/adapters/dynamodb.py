@@ -152,6 +152,15 @@ class DynamoRegistryStore:
         models = [Model.model_validate(item) for item in self._query_prefix(_pk(tenant_id), "MODEL#")]
         return [m for m in models if m.deleted_at is None]
 
+    def update_model(self, model: Model) -> None:
+        doc = self._dump(model)
+        self._table.update_item(
+            Key={"PK": _pk(model.tenant_id), "SK": f"MODEL#{model.name}"},
+            UpdateExpression="SET description = :d, target = :t, batching = :b",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":d": doc["description"], ":t": doc["target"], ":b": doc["batching"]},
+        )
+
     def delete_model(self, tenant_id: str, name: str, when: datetime) -> None:
         self._table.update_item(
             Key={"PK": _pk(tenant_id), "SK": f"MODEL#{name}"},

@@ -28,6 +28,12 @@ class S3BlobStore:
         )
         return url
 
+    def presign_get(self, bucket: str, key: str, *, expires_in: int) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )
+        return url
+
     def put(self, bucket: str, key: str, data: bytes) -> str | None:
         result = self._s3.put_object(Bucket=bucket, Key=key, Body=data)
         version_id: str | None = result.get("VersionId")

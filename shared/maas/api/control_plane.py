@@ -39,6 +39,7 @@ from maas.api.schemas import (
     QuotaRequest,
     SetAliasRequest,
     TenantResponse,
+    UpdateModelRequest,
     UploadResponse,
     VersionListResponse,
     VersionResponse,
@@ -109,8 +110,17 @@ def models_router(registry: Registry) -> APIGatewayHttpRouter:
 
     @router.post("/v1/models", summary="Create a model")
     def handle_create_model(body: CreateModelRequest) -> Response[ModelResponse]:
-        model = registry.create_model(_principal(router), body.name, body.framework, body.description)
+        model = registry.create_model(
+            _principal(router), body.name, body.framework, body.description, target=body.target, batching=body.batching
+        )
         return _created(ModelResponse.of(model))
+
+    @router.patch("/v1/models/<name>", summary="Change a model's target (cpu | gpu) or batching")
+    def handle_update_model(name: str, body: UpdateModelRequest) -> ModelResponse:
+        model = registry.update_model(
+            _principal(router), name, description=body.description, target=body.target, batching=body.batching
+        )
+        return ModelResponse.of(model)
 
     @router.get("/v1/models", summary="List the tenant's models")
     def handle_list_models() -> ModelListResponse:

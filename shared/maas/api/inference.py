@@ -23,6 +23,7 @@ from maas.domain import Principal
 from maas.errors import InvalidRequestError, NotFoundError
 from maas.inference.protocol import HEADER_LENGTH
 from maas.inference.service import InferenceService
+from maas.jobs.service import JobService
 from maas.observability import logger
 
 try:
@@ -61,9 +62,16 @@ def _body(event: dict[str, Any]) -> tuple[str | bytes, int | None]:
         raise InvalidRequestError("Inference-Header-Content-Length must be an integer") from None
 
 
+def wants_async(headers: dict[str, str]) -> bool:
+    """RFC 7240 ``Prefer: respond-async``."""
+    prefer = headers.get("prefer")
+    return prefer is not None and "respond-async" in prefer.lower()
+
+
 class OipApi:
-    def __init__(self, service: InferenceService) -> None:
+    def __init__(self, service: InferenceService, jobs: JobService | None = None) -> None:
         self.service = service
+        self.jobs = jobs
         self.routes: dict[str, Callable[[dict[str, Any], dict[str, str]], Result]] = {
             "GET /v2/health/live": lambda event, params: _json({"live": True}),
             "GET /v2/health/ready": lambda event, params: _json({"ready": True}),
@@ -97,6 +105,9 @@ class OipApi:
 
     def infer(self, event: dict[str, Any], params: dict[str, str]) -> Result:
         body, header_length = _body(event)
+        headers = event.get("headers") or {}
+        if wants_async(headers):
+            return self.submit_job(event, params, body, header_length, headers)
         encoded, json_length = self.service.infer(
             _principal(event), params["name"], params.get("version"), body, header_length
         )
@@ -110,6 +121,38 @@ class OipApi:
             },
             "body": pybase64.b64encode(encoded).decode(),
             "isBase64Encoded": True,
+        }
+
+    def submit_job(
+        self,
+        event: dict[str, Any],
+        params: dict[str, str],
+        body: str | bytes,
+        header_length: int | None,
+        headers: dict[str, str],
+    ) -> Result:
+        if self.jobs is None:
+            raise NotFoundError("asynchronous jobs are not configured for this function")
+        job, created = self.jobs.submit(
+            _principal(event),
+            params["name"],
+            params.get("version"),
+            body,
+            header_length,
+            idempotency_key=headers.get("idempotency-key"),
+        )
+        location = f"/v1/jobs/{job.job_id}"
+        response_headers = {
+            "Content-Type": "application/json",
+            "Location": location,
+            "Preference-Applied": "respond-async",
+        }
+        if not created:
+            response_headers["Idempotent-Replayed"] = "true"
+        return {
+            "statusCode": 202,
+            "headers": response_headers,
+            "body": json.dumps({"job_id": job.job_id, "status": job.status, "location": location}),
         }
 
 

@@ -9,7 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from maas.access import Action, Grant, Quota
 from maas.aliases import Alias, AliasName, AliasState, AliasTarget, Route, Shadow
-from maas.domain import ApiKey, Framework, Model, ModelName, ModelVersion, Scope, Signature, TenantId, VersionStatus
+from maas.domain import (
+    ApiKey,
+    Batching,
+    Framework,
+    Model,
+    ModelName,
+    ModelVersion,
+    Scope,
+    Signature,
+    Target,
+    TenantId,
+    VersionStatus,
+)
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the artifact")]
 
@@ -66,18 +78,35 @@ class CreateModelRequest(RequestBody):
     name: ModelName
     framework: Framework
     description: str = Field(default="", max_length=2000)
+    target: Target = Target.CPU
+    batching: Batching | None = None
+
+
+class UpdateModelRequest(RequestBody):
+    """``PATCH /v1/models/{m}``: where the model runs, and how the worker batches it."""
+
+    description: str | None = Field(default=None, max_length=2000)
+    target: Target | None = None
+    batching: Batching | None = None
 
 
 class ModelResponse(BaseModel):
     name: str
     framework: Framework
     description: str
+    target: Target
+    batching: Batching
     created_at: datetime
 
     @classmethod
     def of(cls, model: Model) -> ModelResponse:
         return cls(
-            name=model.name, framework=model.framework, description=model.description, created_at=model.created_at
+            name=model.name,
+            framework=model.framework,
+            description=model.description,
+            target=model.target,
+            batching=model.batching,
+            created_at=model.created_at,
         )
 
 

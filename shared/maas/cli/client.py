@@ -219,3 +219,42 @@ class MaasClient:
         if not wait:
             return self.get_version(name, created["version"])
         return self.wait_for_version(name, created["version"])
+
+    # --- async jobs -----------------------------------------------------------------------------------------
+    def submit_job(
+        self, name: str, request: Any, version: str | None = None, *, idempotency_key: str | None = None
+    ) -> Any:
+        path = f"/v1/models/{name}" + (f"/versions/{version}" if version else "") + "/jobs"
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.request("POST", path, request, headers=headers)
+
+    def get_job(self, job_id: str) -> Any:
+        return self.request("GET", f"/v1/jobs/{job_id}")
+
+    def list_jobs(self, status: str | None = None, model: str | None = None, limit: int = 100) -> Any:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if model:
+            params["model"] = model
+        return self.request("GET", "/v1/jobs", params=params)["jobs"]
+
+    def cancel_job(self, job_id: str) -> Any:
+        return self.request("DELETE", f"/v1/jobs/{job_id}")
+
+    def wait_for_job(self, job_id: str, timeout: float = 300, interval: float = 0.2) -> Any:
+        """Poll until the job is SUCCEEDED, FAILED or CANCELLED; TimeoutError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
+            time.sleep(interval)
+
+    def update_model(self, name: str, **changes: Any) -> Any:
+        return self.request("PATCH", f"/v1/models/{name}", changes)
+
+    def register_event_source(self, source: str) -> Any:
+        return self.request("POST", "/v1/event-sources", {"source": source})

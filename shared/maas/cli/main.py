@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from maas.cli import jobs as jobs_commands
 from maas.cli.client import ApiError, MaasClient
 
 DEFAULT_STATE_DIR = ".maas"
@@ -54,6 +55,7 @@ def _runtime_config(args: argparse.Namespace) -> Any:
         aws_endpoint=args.aws_endpoint,
         parameters=parameters,
         max_instances=args.max_instances,
+        gpu_workers=args.gpu_workers,
     )
 
 
@@ -68,7 +70,10 @@ def _print_status(state: dict[str, Any], state_dir: Path) -> None:
     for name, pids in state.get("functions", {}).items():
         print(f"  function        {name:28} pids {', '.join(map(str, pids)) or '-'}")
     for poller in state.get("pollers", []):
-        print(f"  delivers        {poller['kind']:5} -> {poller['function']}")
+        print(f"  delivers        {poller['kind']:11} -> {poller['function']}")
+    for worker in state.get("workers", []):
+        restarts = f", restarted {worker['restarts']}x" if worker.get("restarts") else ""
+        print(f"  gpu worker      #{worker['index']:<27} pid {worker['pid']}{restarts}")
     print(f"  credentials     {state_dir / 'local.env'}")
     print(f"  logs            {state.get('logs')}")
 
@@ -398,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--aws-endpoint", help="use this emulator (e.g. LocalStack) instead of starting moto")
     up.add_argument("--parameter-overrides", nargs="*", metavar="KEY=VALUE", help="template parameters")
     up.add_argument("--max-instances", type=int, default=4, help="instances per function at most")
+    up.add_argument("--gpu-workers", type=int, default=1, help="GPU worker processes (CUDA when present)")
     up.add_argument("--ready-timeout", type=float, default=60, help=argparse.SUPPRESS)
     up.set_defaults(func=cmd_local_up)
     for name, func, text in (("status", cmd_local_status, "what runs"), ("down", cmd_local_down, "stop it all")):
@@ -493,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="file with the OIP v2 request body ('-' for stdin)")
     p.add_argument("--input", action="append", metavar="NAME=V1,V2,...", help="an input's values, row-major")
     p.set_defaults(func=cmd_infer)
+    jobs_commands.add_commands(sub)
     return parser
 
 

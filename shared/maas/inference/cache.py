@@ -12,11 +12,12 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from maas.domain import ModelVersion
+from maas.domain import ModelVersion, framework_of
 from maas.observability import logger
 from maas.ports import BlobStore
 from maas.settings import InferenceSettings
@@ -41,8 +42,16 @@ def cpu_count() -> int:
 
 class ModelCache:
     def __init__(
-        self, blobs: BlobStore, bucket: str, cache_dir: str | Path, max_bytes: int, max_disk_bytes: int | None = None
+        self,
+        blobs: BlobStore,
+        bucket: str,
+        cache_dir: str | Path,
+        max_bytes: int,
+        max_disk_bytes: int | None = None,
+        *,
+        loader: Callable[[str, ModelVersion], Any] | None = None,
     ) -> None:
+        """``loader(path, version)`` makes what ``session`` returns; by default an onnxruntime CPU session."""
         self._blobs = blobs
         self._bucket = bucket
         self._dir = Path(cache_dir)
@@ -52,6 +61,7 @@ class ModelCache:
         self._sessions: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._loader = loader or _onnx_session
         self.loads = 0
         self.downloads = 0
 
@@ -66,9 +76,7 @@ class ModelCache:
                 self._sessions.move_to_end(digest)
                 return entry.session
         path = self._local_file(version, digest)
-        from maas.runtime.onnx import load_session
-
-        session = load_session(str(path), threads=cpu_count())
+        session = self._loader(str(path), version)
         size = path.stat().st_size
         with self._lock:
             self.loads += 1
@@ -81,7 +89,7 @@ class ModelCache:
 
     def _make_room(self, incoming: int) -> None:
         """Delete the least recently used artifacts until ``incoming`` more bytes fit the disk budget."""
-        files = sorted(self._dir.glob("*.onnx"), key=lambda p: p.stat().st_mtime)
+        files = sorted((*self._dir.glob("*.onnx"), *self._dir.glob("*.pt")), key=lambda p: p.stat().st_mtime)
         used = sum(p.stat().st_size for p in files)
         for old in files:
             if used + incoming <= self._max_disk_bytes:
@@ -94,7 +102,8 @@ class ModelCache:
             return version.sha256 in self._sessions
 
     def _local_file(self, version: ModelVersion, digest: str) -> Path:
-        path = self._dir / f"{digest}.onnx"
+        suffix = ".pt" if framework_of(version.artifact_key) == "torchscript" else ".onnx"
+        path = self._dir / f"{digest}{suffix}"
         if path.exists():
             os.utime(path)  # recently used: the last to leave the disk
             return path
@@ -117,6 +126,12 @@ class ModelCache:
         self.downloads += 1
         logger.info("artifact cached", extra={"sha256": digest, "bytes": path.stat().st_size})
         return path
+
+
+def _onnx_session(path: str, version: ModelVersion) -> Any:
+    from maas.runtime.onnx import load_session
+
+    return load_session(path, threads=cpu_count())
 
 
 def model_cache_for(settings: InferenceSettings, blobs: BlobStore) -> ModelCache:

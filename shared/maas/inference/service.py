@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from maas.access import AccessPolicy, Action, ModelAccess
 from maas.aliases import DEFAULT_ALIAS, Alias, Shadow, choose_route, is_alias_name
-from maas.domain import Model, ModelVersion, Principal, Scope, VersionStatus
+from maas.domain import Model, ModelVersion, Principal, Scope, Target, VersionStatus
 from maas.errors import (
+    AsyncOnlyError,
     InvalidRequestError,
     NotFoundError,
     NotReadyError,
@@ -231,7 +232,13 @@ class InferenceService:
                 f"the request is {len(body)} bytes; the limit is {self.limits.max_request_bytes}"
             )
         access = self._access(principal, name, Action.INFER, version)
-        self.resolver.model(access.owner, access.model)  # an unknown model is 404 before its body is read
+        model = self.resolver.model(access.owner, access.model)  # an unknown model is 404 before its body is read
+        if model.target == Target.GPU:
+            route = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
+            raise AsyncOnlyError(
+                f"model '{name}' runs on GPU workers and only asynchronously: POST {route} with the header "
+                f"'Prefer: respond-async', or POST /v1/models/{name}/jobs"
+            )
         self._admit(principal, access, name)
         request = parse_request(body, header_length)
         target = self.resolver.resolve(access.owner, access.model, version, request.id)

@@ -59,6 +59,7 @@ class Topology:
     routes: list[RouteSpec] = field(default_factory=list)
     sources: list[QueueSource] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 def _ignore_exists(call: Callable[[], Any], *codes: str) -> Any:
@@ -237,6 +238,46 @@ class Provisioner:
                 NotificationConfiguration={"QueueConfigurations": queue_configs},
             )
 
+    def create_rule(self, logical_id: str, props: dict[str, Any]) -> None:
+        """An EventBridge rule; Lambda targets go through a shim queue (moto cannot invoke Lambda)."""
+        props = self.resolver.resolve(props)
+        events = self.clients("events")
+        name = str(props.get("Name") or f"{self.resolver.stack_name}-{logical_id}")[:64]
+        bus = props.get("EventBusName", "default")
+        bus = bus.rsplit("/", 1)[-1] if isinstance(bus, str) and bus.startswith("arn:") else bus
+        pattern = props["EventPattern"]
+        events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=pattern if isinstance(pattern, str) else json.dumps(pattern),
+            State=props.get("State", "ENABLED"),
+        )
+        targets = []
+        for target in props.get("Targets", []):
+            arn = str(target["Arn"])
+            if ":lambda:" in arn:
+                function = next(
+                    (f for f, spec in self.topology.functions.items() if arn.endswith(f":function:{spec.name}")), None
+                )
+                if function is None:
+                    raise TemplateError(f"rule {logical_id}: target {arn} is not a function of this template")
+                timeout = self.topology.functions[function].timeout
+                url, arn = self.shim_queue(f"{self.resolver.stack_name}-events-{function}", max(30, timeout))
+                self.topology.sources.append(QueueSource(kind="eventbridge", queue_url=url, function=function))
+            elif ":sqs:" not in arn:
+                logger.warning("rule target not run locally", extra={"rule": logical_id, "target": arn})
+                continue
+            targets.append({"Id": str(target["Id"]), "Arn": arn})
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
+    def read_outputs(self) -> None:
+        for name, output in (self.template.raw.get("Outputs") or {}).items():
+            try:
+                self.topology.outputs[name] = str(self.resolver.resolve(output["Value"]))
+            except (KeyError, TemplateError):  # outputs naming what the runtime does not make (the API's URL)
+                continue
+
     def read_function(self, logical_id: str, props: dict[str, Any]) -> FunctionSpec:
         code_dir = self.template.code_dirs.get(logical_id)
         if code_dir is None:
@@ -318,4 +359,7 @@ class Provisioner:
             self.wire_bucket_notifications(logical_id, res.get("Properties", {}))
         for res in self.template.of_type("AWS::Lambda::EventSourceMapping").values():
             self.read_event_source_mapping(res["Properties"])
+        for logical_id, res in self.template.of_type("AWS::Events::Rule").items():
+            self.create_rule(logical_id, res.get("Properties", {}))
+        self.read_outputs()
         return self.topology

@@ -26,6 +26,7 @@ from maas.local.gateway import Gateway
 from maas.local.pollers import QueuePoller
 from maas.local.provision import Provisioner, Topology
 from maas.local.template import Resolver, TemplateError, load_template
+from maas.local.workers import WorkerSupervisor, worker_environment
 from maas.observability import logger
 
 ACCOUNT_ID = "123456789012"
@@ -51,6 +52,7 @@ class RuntimeConfig:
     stack_name: str = "maas"
     parameters: dict[str, str] = field(default_factory=dict)
     max_instances: int = 4
+    gpu_workers: int = 1
 
 
 def port_free(host: str, port: int) -> bool:
@@ -81,6 +83,7 @@ class LocalRuntime:
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[QueuePoller] = []
         self.gateway: Gateway | None = None
+        self.workers: WorkerSupervisor | None = None
         self.topology: Topology | None = None
         self.started_at = datetime.now(UTC)
         self.ready_seconds: float | None = None
@@ -162,6 +165,15 @@ class LocalRuntime:
             poller = QueuePoller(source, sqs, self.invoke, config.region)
             poller.start()
             self.pollers.append(poller)
+        if config.gpu_workers > 0:
+            self.workers = WorkerSupervisor(
+                config.gpu_workers,
+                {**environment, **worker_environment(topology.outputs)},
+                self.log_dir,
+                self.state_dir / "worker-models",
+                on_change=self._refresh_state,
+            )
+            self.workers.start()
 
         state.write_env(
             self.state_dir,
@@ -240,6 +252,7 @@ class LocalRuntime:
                     "aws_endpoint": self.endpoint,
                     "emulator": {"kind": "moto", "pid": self.moto.pid} if self.moto else {"kind": "external"},
                     "functions": {name: pool.pids for name, pool in self.pools.items()},
+                    "workers": self.workers.describe() if self.workers else [],
                     "pollers": [
                         {"kind": p.source.kind, "function": p.source.function, "queue": p.source.queue_url}
                         for p in self.pollers
@@ -261,6 +274,8 @@ class LocalRuntime:
             poller.stop()
         if self.gateway:
             self.gateway.stop()
+        if self.workers:
+            self.workers.stop()
         for pool in self.pools.values():
             pool.close()
         for poller in self.pollers:

@@ -72,8 +72,9 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 def recorded_children(state: dict[str, Any]) -> list[int]:
-    """The PIDs a runtime recorded for what it started: function instances and the emulator."""
+    """The PIDs a runtime recorded for what it started: function instances, GPU workers and the emulator."""
     pids = [p for pids in state.get("functions", {}).values() for p in pids]
+    pids += [w["pid"] for w in state.get("workers", []) if w.get("pid")]
     emulator = state.get("emulator", {}).get("pid")
     return [*pids, *([emulator] if emulator else [])]
 

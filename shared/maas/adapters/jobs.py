@@ -1,0 +1,314 @@
+"""Jobs and event sources on DynamoDB.
+
+Jobs table (TTL on ``expires_at``), keyed under the tenant:
+
+| item        | PK         | SK                 |
+|-------------|------------|--------------------|
+| job         | T#<tenant> | JOB#<job id>       |
+| idempotency | T#<tenant> | IDEM#<key>         |
+
+Event sources live in the registry table: ``T#<tenant> / SOURCE#<source>`` for the tenant's list, and
+``SOURCE#<source> / OWNER`` so that a source belongs to one tenant only; both written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import Binary
+from botocore.exceptions import ClientError
+
+from maas.adapters.aws import client, dynamodb_table
+from maas.errors import ConflictError
+from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus
+
+_BINARY_FIELDS = ("request_body", "result_body")
+
+
+def _pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}"
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+def _dump(model: Job | JobOutcome) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(model.model_dump_json(exclude=set(_BINARY_FIELDS)), parse_float=Decimal)
+    for name in _BINARY_FIELDS:
+        value = getattr(model, name, None)
+        if value is not None:
+            doc[name] = Binary(value)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def _load(item: dict[str, Any]) -> Job:
+    doc = {k: v for k, v in item.items() if k not in ("PK", "SK", "kind")}
+    for name in _BINARY_FIELDS:
+        if isinstance(doc.get(name), Binary):
+            doc[name] = doc[name].value
+    for key, value in doc.items():
+        if isinstance(value, Decimal):
+            doc[key] = int(value) if value == value.to_integral_value() and key != "lease_until" else float(value)
+    return Job.model_validate(doc)
+
+
+class DynamoJobStore:
+    def __init__(self, table_name: str) -> None:
+        self._name = table_name
+        self._table = dynamodb_table(table_name)
+
+    def _key(self, tenant_id: str, job_id: str) -> dict[str, str]:
+        return {"PK": _pk(tenant_id), "SK": f"JOB#{job_id}"}
+
+    # --- create, read --------------------------------------------------------------------------------------
+    def create_job(self, job: Job, body_hash: str | None = None) -> tuple[Job, bool]:
+        item = {**self._key(job.tenant_id, job.job_id), "kind": "job", **_dump(job)}
+        if job.idempotency_key is None:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+            return job, True
+        serializer = _serializer()
+        idem = {
+            "PK": _pk(job.tenant_id),
+            "SK": f"IDEM#{job.idempotency_key}",
+            "kind": "idempotency",
+            "job_id": job.job_id,
+            "body_hash": body_hash or "",
+            "expires_at": job.expires_at,
+        }
+        try:
+            client("dynamodb").transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": {k: serializer.serialize(v) for k, v in idem.items()},
+                            "ConditionExpression": "attribute_not_exists(PK) OR expires_at < :now",
+                            "ExpressionAttributeValues": {":now": {"N": str(int(job.created_at.timestamp()))}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": {k: serializer.serialize(v) for k, v in item.items()},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            earlier = self._table.get_item(Key={"PK": _pk(job.tenant_id), "SK": f"IDEM#{job.idempotency_key}"}).get(
+                "Item"
+            )
+            if earlier is None:  # a concurrent first use that failed: let the caller retry
+                raise ConflictError("a request with this Idempotency-Key is being created; retry") from exc
+            if earlier.get("body_hash") != (body_hash or ""):
+                raise ConflictError(
+                    "this Idempotency-Key was used with another request; use a new key for a new request"
+                ) from exc
+            found = self.get_job(job.tenant_id, str(earlier["job_id"]))
+            if found is None:
+                raise ConflictError("the job for this Idempotency-Key has expired; use a new key") from exc
+            return found, False
+        return job, True
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None:
+        item = self._table.get_item(Key=self._key(tenant_id, job_id), ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        job = _load(item)
+        return None if job.expired() else job
+
+    def _query(self, tenant_id: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(_pk(tenant_id)) & Key("SK").begins_with("JOB#"),
+            "ScanIndexForward": False,
+            "ProjectionExpression": "#s, tenant_id, job_id, model, #o, model_name, version, alias, target, "
+            "created_at, started_at, finished_at, queue_ms, run_ms, #e, error_code, expires_at, #src, attempts",
+            "ExpressionAttributeNames": {"#s": "status", "#o": "owner", "#e": "error", "#src": "source"},
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def list_jobs(
+        self, tenant_id: str, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        jobs: list[Job] = []
+        for item in self._query(tenant_id):
+            job = _load(item)
+            if job.expired() or (status and job.status != status) or (model and job.model != model):
+                continue
+            jobs.append(job)
+            if len(jobs) >= limit:
+                break
+        return jobs
+
+    # --- state changes -------------------------------------------------------------------------------------
+    def _update(self, tenant_id: str, job_id: str, **kwargs: Any) -> dict[str, Any] | None:
+        try:
+            result = self._table.update_item(Key=self._key(tenant_id, job_id), **kwargs)
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        attributes: dict[str, Any] = result.get("Attributes") or {}
+        return attributes
+
+    def claim_job(
+        self, tenant_id: str, job_id: str, *, token: str, worker: str, lease_until: float, now: float
+    ) -> Job | None:
+        from maas.domain import utcnow
+
+        attributes = self._update(
+            tenant_id,
+            job_id,
+            UpdateExpression="SET #s = :running, lease_token = :token, lease_until = :lease, worker = :worker, "
+            "started_at = if_not_exists(started_at, :started) ADD attempts :one",
+            ConditionExpression=(
+                Attr("status").eq(JobStatus.QUEUED.value)
+                | (Attr("status").eq(JobStatus.RUNNING.value) & Attr("lease_until").lt(Decimal(str(now))))
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":running": JobStatus.RUNNING.value,
+                ":token": token,
+                ":lease": Decimal(str(round(lease_until, 3))),
+                ":worker": worker,
+                ":started": utcnow().isoformat(),
+                ":one": 1,
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _load(attributes) if attributes else None
+
+    def extend_lease(self, tenant_id: str, job_id: str, token: str, lease_until: float) -> bool:
+        return (
+            self._update(
+                tenant_id,
+                job_id,
+                UpdateExpression="SET lease_until = :lease",
+                ConditionExpression=Attr("status").eq(JobStatus.RUNNING.value) & Attr("lease_token").eq(token),
+                ExpressionAttributeValues={":lease": Decimal(str(round(lease_until, 3)))},
+            )
+            is not None
+        )
+
+    def release_job(self, tenant_id: str, job_id: str, token: str) -> bool:
+        return (
+            self._update(
+                tenant_id,
+                job_id,
+                UpdateExpression="SET #s = :queued REMOVE lease_token, lease_until",
+                ConditionExpression=Attr("status").eq(JobStatus.RUNNING.value) & Attr("lease_token").eq(token),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":queued": JobStatus.QUEUED.value},
+            )
+            is not None
+        )
+
+    def finish_job(
+        self, tenant_id: str, job_id: str, outcome: JobOutcome, *, token: str | None, expect: tuple[JobStatus, ...]
+    ) -> bool:
+        doc = _dump(outcome)
+        # "#f1_" is no prefix of "#f10_": moto substitutes placeholders by plain text replacement
+        names = {f"#f{i}_": k for i, k in enumerate(doc)}
+        values = {f":v{i}_": v for i, v in enumerate(doc.values())}
+        condition = Attr("status").is_in([s.value for s in expect])
+        if token is not None:
+            condition = condition & Attr("lease_token").eq(token)
+        return (
+            self._update(
+                tenant_id,
+                job_id,
+                UpdateExpression="SET " + ", ".join(f"#f{i}_ = :v{i}_" for i in range(len(doc))),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            is not None
+        )
+
+    def cancel_job(self, tenant_id: str, job_id: str) -> bool:
+        from maas.domain import utcnow
+
+        return (
+            self._update(
+                tenant_id,
+                job_id,
+                UpdateExpression="SET #s = :cancelled, finished_at = :now",
+                ConditionExpression=Attr("status").eq(JobStatus.QUEUED.value),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":cancelled": JobStatus.CANCELLED.value, ":now": utcnow().isoformat()},
+            )
+            is not None
+        )
+
+    def mark_job_announced(self, tenant_id: str, job_id: str) -> None:
+        self._update(
+            tenant_id, job_id, UpdateExpression="SET announced = :yes", ExpressionAttributeValues={":yes": True}
+        )
+
+
+def _serializer() -> Any:
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+class DynamoEventSourceStore:
+    """Event sources in the registry table; see the module's docstring for the two items."""
+
+    def __init__(self, table_name: str) -> None:
+        self._name = table_name
+        self._table = dynamodb_table(table_name)
+
+    def put_event_source(self, source: EventSource) -> None:
+        serializer = _serializer()
+        doc = json.loads(source.model_dump_json())
+        items = [
+            {"PK": f"SOURCE#{source.source}", "SK": "OWNER", "kind": "event_source", **doc},
+            {"PK": _pk(source.tenant_id), "SK": f"SOURCE#{source.source}", "kind": "event_source", **doc},
+        ]
+        try:
+            client("dynamodb").transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._name,
+                            "Item": {k: serializer.serialize(v) for k, v in item.items()},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    }
+                    for item in items
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise ConflictError(f"event source '{source.source}' is registered already") from exc
+            raise
+
+    def get_event_source(self, source: str) -> EventSource | None:
+        item = self._table.get_item(Key={"PK": f"SOURCE#{source}", "SK": "OWNER"}).get("Item")
+        return EventSource.model_validate(item) if item else None
+
+    def list_event_sources(self, tenant_id: str) -> list[EventSource]:
+        page = self._table.query(KeyConditionExpression=Key("PK").eq(_pk(tenant_id)) & Key("SK").begins_with("SOURCE#"))
+        return [EventSource.model_validate(item) for item in page.get("Items", [])]
+
+    def delete_event_source(self, tenant_id: str, source: str) -> bool:
+        found = self.get_event_source(source)
+        if found is None or found.tenant_id != tenant_id:
+            return False
+        self._table.delete_item(Key={"PK": _pk(tenant_id), "SK": f"SOURCE#{source}"})
+        self._table.delete_item(Key={"PK": f"SOURCE#{source}", "SK": "OWNER"})
+        return True

@@ -1,0 +1,194 @@
+"""The jobs API under /v1: submit (202), follow, list, cancel; and the tenant's event sources.
+
+Submission bodies are OIP v2 infer requests, JSON or with binary tensors (``Inference-Header-Content-Length``),
+so the submit routes read the raw body rather than a pydantic model.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from maas.api.control_plane import ControlPlaneResolver, _principal
+from maas.api.responses import install_error_handlers
+from maas.errors import InvalidRequestError
+from maas.inference.protocol import HEADER_LENGTH
+from maas.jobs.model import EventSource, Job, JobStatus
+from maas.jobs.service import EventSources, JobService
+
+VersionRef = Annotated[
+    str, Path(pattern=r"^([1-9][0-9]{0,9}|[a-z][a-z0-9_-]{0,62})$", description="a version number or an alias")
+]
+
+
+class Timings(BaseModel):
+    queue_ms: float | None = None
+    run_ms: float | None = None
+
+
+class JobResponse(BaseModel):
+    job_id: str
+    status: JobStatus
+    location: str
+    model: str
+    version: int
+    alias: str | None = None
+    target: str
+    source: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    timings: Timings
+    attempts: int
+    result: dict[str, Any] | None = None
+    result_url: str | None = None
+    result_header_length: int | None = None
+    error: dict[str, str] | None = None
+
+
+class SubmittedResponse(BaseModel):
+    job_id: str
+    status: JobStatus
+    location: str
+
+
+class JobListResponse(BaseModel):
+    jobs: list[JobResponse]
+
+
+class EventSourceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=128)
+
+
+class EventSourceListResponse(BaseModel):
+    event_sources: list[EventSource]
+
+
+def location(job_id: str) -> str:
+    return f"/v1/jobs/{job_id}"
+
+
+def job_response(jobs: JobService, job: Job, *, with_result: bool = True) -> JobResponse:
+    return JobResponse(
+        job_id=job.job_id,
+        status=job.status,
+        location=location(job.job_id),
+        model=job.model,
+        version=job.version,
+        alias=job.alias,
+        target=job.target,
+        source=job.source,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        timings=Timings(queue_ms=job.queue_ms, run_ms=job.run_ms),
+        attempts=job.attempts,
+        result=jobs.result_document(job) if with_result else None,
+        result_url=jobs.result_url(job) if with_result else None,
+        result_header_length=job.result_header_length,
+        error={"error": job.error, "code": job.error_code or "FAILED"} if job.error else None,
+    )
+
+
+def submitted(job: Job, created: bool) -> Response[SubmittedResponse]:
+    headers = {"Location": location(job.job_id)}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=SubmittedResponse(job_id=job.job_id, status=job.status, location=location(job.job_id)),
+        headers=headers,
+    )
+
+
+def raw_body(body: str | None, is_base64: bool, headers: dict[str, str]) -> tuple[str | bytes, int | None]:
+    raw: str | bytes = body or ""
+    if is_base64:
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except ValueError:
+            raise InvalidRequestError("the body is marked base64 but is not") from None
+    header = headers.get(HEADER_LENGTH)
+    if header is None:
+        return raw, None
+    try:
+        return raw, int(header)
+    except ValueError:
+        raise InvalidRequestError("Inference-Header-Content-Length must be an integer") from None
+
+
+def jobs_router(jobs: JobService) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    def submit(name: str, version: str | None) -> Response[SubmittedResponse]:
+        event = router.current_event
+        headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+        body, header_length = raw_body(event.body, bool(event.is_base64_encoded), headers)
+        job, created = jobs.submit(
+            _principal(router), name, version, body, header_length, idempotency_key=headers.get("idempotency-key")
+        )
+        return submitted(job, created)
+
+    @router.post("/v1/models/<name>/jobs", summary="Submit an async job (OIP v2 infer request) to the default alias")
+    def handle_submit_job(name: str) -> Response[SubmittedResponse]:
+        return submit(name, None)
+
+    @router.post("/v1/models/<name>/versions/<version>/jobs", summary="Submit an async job to a version or alias")
+    def handle_submit_version_job(name: str, version: VersionRef) -> Response[SubmittedResponse]:
+        return submit(name, version)
+
+    @router.get("/v1/jobs/<job_id>", summary="A job: status, timings, result or a link to it, error")
+    def handle_get_job(job_id: str) -> JobResponse:
+        return job_response(jobs, jobs.get(_principal(router), job_id))
+
+    @router.get("/v1/jobs", summary="The tenant's jobs, newest first")
+    def handle_list_jobs(
+        status: Annotated[JobStatus | None, Query()] = None,
+        model: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JobListResponse:
+        found = jobs.list(_principal(router), status=status, model=model, limit=limit)
+        return JobListResponse(jobs=[job_response(jobs, j, with_result=False) for j in found])
+
+    @router.delete("/v1/jobs/<job_id>", summary="Cancel a QUEUED job")
+    def handle_cancel_job(job_id: str) -> JobResponse:
+        return job_response(jobs, jobs.cancel(_principal(router), job_id))
+
+    return router
+
+
+def event_sources_router(sources: EventSources) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.post("/v1/event-sources", summary="Register an event source: its InferenceRequested events run as you")
+    def handle_register_event_source(body: EventSourceRequest) -> Response[EventSource]:
+        registered = sources.register(_principal(router), body.source)
+        return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=registered)
+
+    @router.get("/v1/event-sources", summary="The tenant's event sources")
+    def handle_list_event_sources() -> EventSourceListResponse:
+        return EventSourceListResponse(event_sources=sources.list(_principal(router)))
+
+    @router.delete("/v1/event-sources/<source>", summary="Unregister an event source")
+    def handle_delete_event_source(source: str) -> Response[None]:
+        sources.delete(_principal(router), source)
+        return Response(status_code=204, body=None)
+
+    return router
+
+
+def create_jobs_app(jobs: JobService, sources: EventSources) -> APIGatewayHttpResolver:
+    app = ControlPlaneResolver(enable_validation=True)
+    install_error_handlers(app)
+    app.include_router(jobs_router(jobs))
+    app.include_router(event_sources_router(sources))
+    return app

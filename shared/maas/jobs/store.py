@@ -1,0 +1,54 @@
+"""The port the job logic talks through; ``maas.adapters.jobs`` implements it on DynamoDB, tests in memory."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus
+
+
+class JobStore(Protocol):
+    def create_job(self, job: Job, body_hash: str | None = None) -> tuple[Job, bool]:
+        """Store a new QUEUED job; with ``job.idempotency_key``, at most one job per key.
+
+        Returns (the job, True) when created, (the earlier job, False) when the key was used before with the same
+        ``body_hash``; ConflictError when it was used with another.
+        """
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None: ...
+
+    def list_jobs(
+        self, tenant_id: str, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        """Newest first."""
+
+    def claim_job(
+        self, tenant_id: str, job_id: str, *, token: str, worker: str, lease_until: float, now: float
+    ) -> Job | None:
+        """QUEUED (or RUNNING with an expired lease) -> RUNNING under ``token``; None when not claimable."""
+
+    def extend_lease(self, tenant_id: str, job_id: str, token: str, lease_until: float) -> bool: ...
+
+    def release_job(self, tenant_id: str, job_id: str, token: str) -> bool:
+        """RUNNING under ``token`` -> QUEUED: a stopping worker hands back a job it has not started."""
+
+    def finish_job(
+        self, tenant_id: str, job_id: str, outcome: JobOutcome, *, token: str | None, expect: tuple[JobStatus, ...]
+    ) -> bool:
+        """Write the outcome only if the job is in one of ``expect`` (and still under ``token``, if given)."""
+
+    def cancel_job(self, tenant_id: str, job_id: str) -> bool:
+        """QUEUED -> CANCELLED; False when the job has started or finished."""
+
+    def mark_job_announced(self, tenant_id: str, job_id: str) -> None: ...
+
+
+class EventSourceStore(Protocol):
+    def put_event_source(self, source: EventSource) -> None:
+        """ConflictError when any tenant registered the source already."""
+
+    def get_event_source(self, source: str) -> EventSource | None: ...
+
+    def list_event_sources(self, tenant_id: str) -> list[EventSource]: ...
+
+    def delete_event_source(self, tenant_id: str, source: str) -> bool: ...

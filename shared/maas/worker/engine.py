@@ -1,0 +1,312 @@
+"""The job engine: one queued job in, one outcome out, exactly once, with dynamic batching across jobs.
+
+``JobProcessor.handle`` takes one message body (the ``InferenceJobQueued`` event a rule delivered) and says what
+to do with the message: delete it (DONE), let it come back later (RETRY), or dead-letter it (DEAD). The job's
+item decides, through conditional writes:
+
+- a finished job (a duplicate delivery) is only announced, if its event was not sent yet;
+- a job another worker holds under a live lease comes back after that lease;
+- a job whose earlier holders all stopped before finishing (``max_attempts`` claims) is FAILED and dead-lettered;
+- otherwise the job is claimed under a fresh token, run through the version's ``DynamicBatcher``, and its
+  outcome written only while the token still holds. Inputs that do not fit the model fail at once, without retry.
+
+The same processor serves the GPU worker (``maas.worker.service``) and the CPU jobs function.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from maas.domain import Batching, Model, ModelVersion, VersionStatus, framework_of, utcnow
+from maas.errors import InvalidRequestError, MaasError
+from maas.inference.cache import ArtifactIntegrityError, ModelCache
+from maas.inference.checks import check_request
+from maas.inference.protocol import encode_response, parse_request
+from maas.jobs.model import INLINE_RESULT_BYTES, InferenceCompleted, InferenceFailed, Job, JobOutcome, JobStatus
+from maas.jobs.service import result_key
+from maas.jobs.store import JobStore
+from maas.observability import logger
+from maas.ports import BlobStore, EventPublisher, RegistryStore
+from maas.worker.backends import Backend, BackendLoadError, load_backend
+from maas.worker.batching import DynamicBatcher
+
+
+class Action(StrEnum):
+    DONE = "DONE"
+    RETRY = "RETRY"
+    DEAD = "DEAD"
+
+
+@dataclass(frozen=True)
+class Handled:
+    action: Action
+    job_id: str | None = None
+    delay: int = 0
+    reason: str = ""
+
+
+class JobFailedError(Exception):
+    """The job cannot succeed (its inputs, its model, its version); it is FAILED without retry."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def parse_job_message(body: str) -> tuple[str, str]:
+    """(tenant, job id) from an ``InferenceJobQueued`` event, or from a bare ``{"tenant_id", "job_id"}``."""
+    doc = json.loads(body)
+    detail = doc.get("detail", doc) if isinstance(doc, dict) else None
+    if not isinstance(detail, dict) or not isinstance(detail.get("tenant_id"), str) or not detail.get("job_id"):
+        raise ValueError("the message names no tenant_id and job_id")
+    return detail["tenant_id"], str(detail["job_id"])
+
+
+def backend_loader(use_cuda: bool | None = None) -> Callable[[str, ModelVersion], Backend]:
+    def load(path: str, version: ModelVersion) -> Backend:
+        return load_backend(path, framework_of(version.artifact_key), version.signature, use_cuda=use_cuda)
+
+    return load
+
+
+class JobProcessor:
+    def __init__(
+        self,
+        jobs: JobStore,
+        registry: RegistryStore,
+        models: ModelCache,
+        blobs: BlobStore,
+        *,
+        bucket: str,
+        events: EventPublisher,
+        worker_id: str,
+        lease_seconds: float = 60,
+        max_attempts: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.jobs = jobs
+        self.registry = registry
+        self.models = models
+        self.blobs = blobs
+        self.bucket = bucket
+        self.events = events
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self._batchers: dict[tuple[object, ...], DynamicBatcher] = {}
+        self._lock = threading.Lock()
+        self.completed = 0
+
+    # --- one message ----------------------------------------------------------------------------------------
+    def handle(self, body: str, on_claim: Callable[[Job], None] | None = None) -> Handled:
+        try:
+            tenant_id, job_id = parse_job_message(body)
+        except (ValueError, TypeError) as exc:
+            return Handled(Action.DEAD, reason=f"not a job message: {exc}")
+        job = self.jobs.get_job(tenant_id, job_id)
+        if job is None:
+            logger.warning("job unknown or expired; message dropped", extra={"job_id": job_id})
+            return Handled(Action.DONE, job_id)
+        if job.status.is_final:
+            self._announce(job)
+            return Handled(Action.DONE, job_id)
+        now = self.clock()
+        if job.status == JobStatus.RUNNING and (job.lease_until or 0) > now:
+            return Handled(Action.RETRY, job_id, delay=math.ceil(job.lease_until or now) - int(now) + 1)
+        if job.attempts >= self.max_attempts:
+            return self._give_up(job)
+
+        token = uuid.uuid4().hex
+        claimed = self.jobs.claim_job(
+            tenant_id, job_id, token=token, worker=self.worker_id, lease_until=now + self.lease_seconds, now=now
+        )
+        if claimed is None:  # someone else moved it first: look again later
+            return Handled(Action.RETRY, job_id, delay=1)
+        if on_claim is not None:
+            on_claim(claimed)
+        try:
+            outcome = self._run(claimed)
+        except Exception:
+            # Not the job's fault (S3, DynamoDB, a stopping batcher): hand it back for another attempt.
+            logger.exception("job attempt failed; released", extra={"job_id": job_id})
+            self.jobs.release_job(tenant_id, job_id, token)
+            return Handled(Action.RETRY, job_id, delay=1)
+        if not self.jobs.finish_job(tenant_id, job_id, outcome, token=token, expect=(JobStatus.RUNNING,)):
+            logger.warning("lease lost before finishing; the other holder decides", extra={"job_id": job_id})
+            return Handled(Action.DONE, job_id)
+        self.completed += 1
+        finished = self.jobs.get_job(tenant_id, job_id)
+        if finished is not None:
+            self._announce(finished)
+        return Handled(Action.DONE, job_id)
+
+    def _give_up(self, job: Job) -> Handled:
+        reason = (
+            f"the job was started {job.attempts} times and its worker stopped each time before finishing "
+            "(a crash, out of memory, or killed); it is not retried again"
+        )
+        outcome = JobOutcome(status=JobStatus.FAILED, error=reason, error_code="WORKER_CRASHED")
+        if self.jobs.finish_job(
+            job.tenant_id, job.job_id, outcome, token=None, expect=(JobStatus.RUNNING, JobStatus.QUEUED)
+        ):
+            finished = self.jobs.get_job(job.tenant_id, job.job_id)
+            if finished is not None:
+                self._announce(finished)
+        return Handled(Action.DEAD, job.job_id, reason=reason)
+
+    # --- running --------------------------------------------------------------------------------------------
+    def _run(self, job: Job) -> JobOutcome:
+        started = utcnow()
+        queue_ms = (started - job.created_at).total_seconds() * 1000
+        try:
+            version, model = self._version(job)
+            signature = version.signature
+            assert signature is not None  # READY versions carry one
+            body = job.request_body if job.request_body is not None else self._read(job.request_key)
+            request = parse_request(body, job.request_header_length)
+            feeds = check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
+            try:
+                self.models.session(version)  # load before batching: a load error is the artifact's, not the batch's
+            except (BackendLoadError, ArtifactIntegrityError) as exc:
+                raise JobFailedError(f"the model could not be loaded: {exc}", "MODEL_LOAD_FAILED") from exc
+            batcher = self._batcher(version, model.batching)
+            run_started = time.perf_counter()
+            try:
+                outputs = batcher.submit(feeds).result()
+            except Exception as exc:
+                raise JobFailedError(
+                    f"the model could not run on these inputs: {_first_line(exc)}", "MODEL_ERROR"
+                ) from exc
+            run_ms = (time.perf_counter() - run_started) * 1000
+        except InvalidRequestError as invalid:
+            return JobOutcome(
+                status=JobStatus.FAILED, error=invalid.message, error_code=invalid.code, queue_ms=queue_ms
+            )
+        except JobFailedError as failed:
+            return JobOutcome(status=JobStatus.FAILED, error=failed.message, error_code=failed.code, queue_ms=queue_ms)
+
+        requested = request.outputs
+        names = [o.name for o in requested] if requested is not None else [s.name for s in signature.outputs]
+        binary = {o.name: o.binary for o in requested} if requested is not None else {}
+        datatypes = {s.name: s.datatype for s in signature.outputs}
+        rows = _rows(feeds)
+        encoded, header = encode_response(
+            job.model,
+            str(version.version),
+            request.id,
+            [(n, datatypes[n], np.asarray(outputs[n]), binary.get(n, request.binary_outputs)) for n in names],
+        )
+        outcome = JobOutcome(status=JobStatus.SUCCEEDED, queue_ms=queue_ms, run_ms=run_ms, batch_rows=rows)
+        if header is None and len(encoded) <= INLINE_RESULT_BYTES:
+            outcome.result_body = encoded
+        else:
+            outcome.result_key = result_key(job.tenant_id, job.job_id)
+            outcome.result_header_length = header
+            self.blobs.put(self.bucket, outcome.result_key, encoded)
+        return outcome
+
+    def _version(self, job: Job) -> tuple[ModelVersion, Model]:
+        version = self.registry.get_version(job.owner, job.model_name, job.version)
+        model = self.registry.get_model(job.owner, job.model_name)
+        if version is None or model is None or model.deleted_at is not None:
+            raise JobFailedError(f"version {job.version} of model '{job.model}' no longer exists", "NOT_FOUND")
+        if version.status != VersionStatus.READY:
+            raise JobFailedError(f"version {job.version} of model '{job.model}' is {version.status}", "NOT_READY")
+        return version, model
+
+    def _read(self, key: str | None) -> bytes:
+        if key is None:
+            raise JobFailedError("the job has no request body", "INVALID_REQUEST")
+        return b"".join(self.blobs.iter_bytes(self.bucket, key))
+
+    def _batcher(self, version: ModelVersion, batching: Batching) -> DynamicBatcher:
+        key = (version.sha256, batching.max_batch_size, batching.max_queue_delay_ms)
+        with self._lock:
+            batcher = self._batchers.get(key)
+            if batcher is None:
+                models = self.models
+
+                def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                    backend: Backend = models.session(version)
+                    return backend.run(inputs)
+
+                batcher = DynamicBatcher(
+                    run, max_batch_size=batching.max_batch_size, max_queue_delay_ms=batching.max_queue_delay_ms
+                )
+                self._batchers[key] = batcher
+        return batcher
+
+    def close(self, timeout: float = 10) -> None:
+        with self._lock:
+            batchers = list(self._batchers.values())
+            self._batchers.clear()
+        for batcher in batchers:
+            batcher.close(timeout)
+
+    def batch_stats(self) -> dict[str, Any]:
+        with self._lock:
+            batchers = list(self._batchers.values())
+        batches = sum(b.stats.batches for b in batchers)
+        rows = sum(b.stats.rows for b in batchers)
+        return {"batches": batches, "rows": rows, "mean_batch_rows": rows / batches if batches else 0.0}
+
+    # --- events ---------------------------------------------------------------------------------------------
+    def _announce(self, job: Job) -> None:
+        """Publish the job's outcome once it is written; marked sent, so a redelivery repairs a lost event."""
+        if job.announced or job.status == JobStatus.CANCELLED:
+            return
+        if job.status == JobStatus.SUCCEEDED:
+            location = f"s3://{self.bucket}/{job.result_key}" if job.result_key else "inline"
+            self.events.publish(
+                "InferenceCompleted",
+                InferenceCompleted(
+                    tenant_id=job.tenant_id,
+                    job_id=job.job_id,
+                    model=job.model,
+                    version=job.version,
+                    queue_ms=job.queue_ms,
+                    run_ms=job.run_ms,
+                    result_location=location,
+                ),
+            )
+        else:
+            self.events.publish(
+                "InferenceFailed",
+                InferenceFailed(
+                    tenant_id=job.tenant_id,
+                    job_id=job.job_id,
+                    model=job.model,
+                    version=job.version,
+                    error=job.error or "unknown",
+                    code=job.error_code or MaasError.code,
+                    queue_ms=job.queue_ms,
+                    run_ms=job.run_ms,
+                ),
+            )
+        self.jobs.mark_job_announced(job.tenant_id, job.job_id)
+
+
+def _rows(feeds: dict[str, np.ndarray]) -> int:
+    first = next(iter(feeds.values()), None)
+    return int(first.shape[0]) if first is not None and first.ndim else 1
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+class RetryLaterError(RuntimeError):
+    """Raised by a queue consumer that cannot settle a message now (Lambda: a batch item failure)."""

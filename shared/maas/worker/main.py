@@ -1,0 +1,81 @@
+"""``maas worker run``: the GPU worker process (ECS task, or one of the local runtime's workers).
+
+Configuration comes from the environment (``maas.settings.WorkerSettings``); SIGTERM and SIGINT drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any
+
+from maas.adapters.aws import client
+from maas.adapters.dynamodb import DynamoRegistryStore
+from maas.adapters.eventbridge import EventBridgePublisher
+from maas.adapters.jobs import DynamoJobStore
+from maas.adapters.s3 import S3BlobStore
+from maas.inference.cache import ModelCache
+from maas.observability import logger
+from maas.settings import WorkerSettings
+from maas.worker.backends import cuda_available
+from maas.worker.engine import JobProcessor, backend_loader
+from maas.worker.service import SqsWorker, worker_id
+
+
+def build_processor(settings: WorkerSettings, name: str) -> tuple[JobProcessor, DynamoJobStore]:
+    jobs = DynamoJobStore(settings.jobs_table)
+    blobs = S3BlobStore()
+    models = ModelCache(
+        blobs,
+        settings.artifacts_bucket,
+        settings.model_cache_dir,
+        settings.model_cache_bytes,
+        loader=backend_loader(),
+    )
+    processor = JobProcessor(
+        jobs,
+        DynamoRegistryStore(settings.registry_table),
+        models,
+        blobs,
+        bucket=settings.jobs_bucket,
+        events=EventBridgePublisher(settings.event_bus_name),
+        worker_id=name,
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+    )
+    return processor, jobs
+
+
+def run() -> int:
+    settings = WorkerSettings.from_env()
+    if not settings.jobs_queue_url:
+        raise SystemExit("JOBS_QUEUE_URL is not set: the worker needs the gpu-jobs queue to poll")
+    name = worker_id()
+    processor, jobs = build_processor(settings, name)
+    worker = SqsWorker(
+        processor,
+        jobs,
+        client("sqs"),
+        settings.jobs_queue_url,
+        settings.dead_letter_queue_url,
+        lease_seconds=settings.lease_seconds,
+        max_inflight=settings.max_inflight,
+        drain_seconds=settings.drain_seconds,
+    )
+
+    def stop(signum: int, frame: Any) -> None:
+        logger.info("stopping: draining", extra={"signal": signum})
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logger.info("worker starting", extra={"worker": name, "cuda": cuda_available()})
+    worker.run()
+    # Whatever still ran at the drain deadline was handed back; do not wait for its threads at exit.
+    logging.shutdown()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -1,0 +1,125 @@
+"""The jobs adapter against moto: conditional claims, leases, outcomes, idempotency items, event sources."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from maas.adapters.jobs import DynamoEventSourceStore, DynamoJobStore
+from maas.errors import ConflictError
+from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus, new_job_id
+
+from tests.integration.conftest import TEMPLATE, client, registry_table_schema
+
+
+@pytest.fixture
+def store(aws_mock: None) -> Iterator[DynamoJobStore]:
+    props = yaml_parse(TEMPLATE.read_text())["Resources"]["JobsTable"]["Properties"]
+    client("dynamodb").create_table(
+        TableName="jobs",
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return DynamoJobStore("jobs")
+
+
+def job(**changes: object) -> Job:
+    fields: dict[str, object] = {
+        "tenant_id": "acme",
+        "job_id": new_job_id(),
+        "model": "m",
+        "owner": "acme",
+        "model_name": "m",
+        "version": 1,
+        "request_body": b"\x00\x01binary",
+        "request_header_length": 2,
+    }
+    fields.update(changes)
+    return Job.model_validate(fields)
+
+
+def test_a_job_round_trips_with_its_binary_body(store: DynamoJobStore) -> None:
+    created, fresh = store.create_job(job())
+    assert fresh
+    assert store.get_job("acme", created.job_id) == created
+    assert store.get_job("globex", created.job_id) is None
+
+
+def test_claim_lease_and_finish_are_conditional(store: DynamoJobStore) -> None:
+    created, _ = store.create_job(job())
+    now = time.time()
+    claimed = store.claim_job("acme", created.job_id, token="a", worker="w", lease_until=now + 30, now=now)
+    assert claimed is not None
+    assert (claimed.status, claimed.attempts, claimed.lease_token) == (JobStatus.RUNNING, 1, "a")
+    assert store.claim_job("acme", created.job_id, token="b", worker="w", lease_until=now + 30, now=now) is None
+    assert store.extend_lease("acme", created.job_id, "a", now + 60)
+    assert not store.extend_lease("acme", created.job_id, "b", now + 60)
+    # an expired lease can be taken over
+    later = now + 61
+    stolen = store.claim_job("acme", created.job_id, token="b", worker="w2", lease_until=later + 30, now=later)
+    assert stolen is not None
+    assert stolen.attempts == 2
+    outcome = JobOutcome(
+        status=JobStatus.SUCCEEDED, result_body=b'{"outputs": []}', queue_ms=1.5, run_ms=2.5, batch_rows=3
+    )
+    assert not store.finish_job("acme", created.job_id, outcome, token="a", expect=(JobStatus.RUNNING,))
+    assert store.finish_job("acme", created.job_id, outcome, token="b", expect=(JobStatus.RUNNING,))
+    done = store.get_job("acme", created.job_id)
+    assert done is not None
+    assert (done.status, done.result_body, done.queue_ms, done.run_ms, done.batch_rows) == (
+        JobStatus.SUCCEEDED,
+        b'{"outputs": []}',
+        1.5,
+        2.5,
+        3,
+    )
+    assert not store.finish_job("acme", created.job_id, outcome, token="b", expect=(JobStatus.RUNNING,))
+    assert not store.cancel_job("acme", created.job_id)
+
+
+def test_release_and_cancel(store: DynamoJobStore) -> None:
+    created, _ = store.create_job(job())
+    now = time.time()
+    store.claim_job("acme", created.job_id, token="a", worker="w", lease_until=now + 30, now=now)
+    assert not store.release_job("acme", created.job_id, "b")
+    assert store.release_job("acme", created.job_id, "a")
+    assert store.cancel_job("acme", created.job_id)
+    assert store.get_job("acme", created.job_id).status == JobStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def test_idempotency_keys_replay_or_conflict(store: DynamoJobStore) -> None:
+    first, fresh = store.create_job(job(idempotency_key="k"), "hash-1")
+    again, fresh_again = store.create_job(job(idempotency_key="k"), "hash-1")
+    assert fresh
+    assert not fresh_again
+    assert again.job_id == first.job_id
+    with pytest.raises(ConflictError):
+        store.create_job(job(idempotency_key="k"), "hash-2")
+    assert [j.job_id for j in store.list_jobs("acme")] == [first.job_id]
+
+
+def test_list_is_newest_first_filtered_and_hides_expired_jobs(store: DynamoJobStore) -> None:
+    old, _ = store.create_job(job(model="a"))
+    time.sleep(0.002)
+    new, _ = store.create_job(job(model="b"))
+    store.create_job(job(model="b", expires_at=int(time.time()) - 1))
+    assert [j.job_id for j in store.list_jobs("acme")] == [new.job_id, old.job_id]
+    assert [j.job_id for j in store.list_jobs("acme", model="a")] == [old.job_id]
+    assert store.list_jobs("acme", status=JobStatus.RUNNING) == []
+
+
+def test_an_event_source_belongs_to_one_tenant(aws_mock: None) -> None:
+    client("dynamodb").create_table(TableName="registry", BillingMode="PAY_PER_REQUEST", **registry_table_schema())
+    sources = DynamoEventSourceStore("registry")
+    sources.put_event_source(EventSource(source="orders", tenant_id="acme"))
+    with pytest.raises(ConflictError):
+        sources.put_event_source(EventSource(source="orders", tenant_id="globex"))
+    assert sources.get_event_source("orders").tenant_id == "acme"  # type: ignore[union-attr]
+    assert [s.source for s in sources.list_event_sources("acme")] == ["orders"]
+    assert not sources.delete_event_source("globex", "orders")
+    assert sources.delete_event_source("acme", "orders")
+    assert sources.get_event_source("orders") is None
