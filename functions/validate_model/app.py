@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
+from maas.adapters.sqs import SqsQueueSender
 from maas.aliases import Aliases
 from maas.audit import AuditLog
 from maas.observability import capture_lambda_handler, logger, metrics
@@ -23,6 +24,8 @@ validator = ArtifactValidator(
     events,
     ValidationSettings(max_artifact_bytes=settings.max_artifact_bytes),
     aliases=Aliases(store, store, events, audit=AuditLog(store)),
+    # torch does not fit this function: TorchScript versions are loaded and smoke-run on the GPU workers
+    torch_handoff=SqsQueueSender(settings.torchscript_queue_url) if settings.torchscript_queue_url else None,
 )
 
 

@@ -129,3 +129,15 @@ def export_slow_model(path: str | Path, width: int = 256, depth: int = 1000, see
     path = Path(path)
     onnx.save(model, str(path))
     return path
+
+
+def export_torchscript_mlp(path: str | Path, sizes: list[int], seed: int = 0) -> dict[str, Any]:
+    """An MLP saved with ``torch.jit.save`` (scripted); returns the signature to declare when registering it."""
+    import torch
+
+    module = torch.jit.script(mlp(sizes, seed).eval())
+    torch.jit.save(module, str(path))
+    return {
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, sizes[0]]}],
+        "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, sizes[-1]]}],
+    }

@@ -13,12 +13,13 @@ from maas.domain import (
     ModelVersion,
     Principal,
     Scope,
+    Signature,
     Target,
     VersionStatus,
     artifact_key,
     utcnow,
 )
-from maas.errors import ConflictError, NotFoundError
+from maas.errors import ConflictError, InvalidRequestError, NotFoundError
 from maas.ports import AliasStore, BlobStore, RegistryStore
 from maas.tenants import require
 
@@ -63,10 +64,15 @@ class Registry:
         framework: Framework,
         description: str,
         *,
-        target: Target = Target.CPU,
+        target: Target | None = None,
         batching: Batching | None = None,
     ) -> Model:
+        """``target`` defaults to ``cpu`` for ONNX and ``gpu`` for TorchScript (torch does not fit in Lambda)."""
         require(principal, Scope.PUBLISH)
+        if target is None:
+            target = Target.GPU if framework == Framework.TORCHSCRIPT else Target.CPU
+        if framework == Framework.TORCHSCRIPT and target != Target.GPU:
+            raise InvalidRequestError("TorchScript models run on the GPU workers only: create them with target 'gpu'")
         model = Model(
             tenant_id=principal.tenant_id,
             name=name,
@@ -92,6 +98,8 @@ class Registry:
         """Change where a model runs (``cpu`` | ``gpu``) and how the worker batches it."""
         require(principal, Scope.PUBLISH)
         before = self._own_model(principal, name)
+        if before.framework == Framework.TORCHSCRIPT and target == Target.CPU:
+            raise InvalidRequestError("TorchScript models run on the GPU workers only")
         after = before.model_copy(
             update={
                 k: v
@@ -127,10 +135,10 @@ class Registry:
         return self._store.list_models(principal.tenant_id)
 
     def create_version(
-        self, principal: Principal, name: str, declared_sha256: str | None
+        self, principal: Principal, name: str, declared_sha256: str | None, signature: Signature | None = None
     ) -> tuple[ModelVersion, Upload]:
         """Take the next version number and hand out a presigned URL; the upload itself starts validation."""
-        version = self.new_version(principal, name, declared_sha256)
+        version = self.new_version(principal, name, declared_sha256, signature=signature)
         url = self._blobs.presign_put(
             self._bucket, version.artifact_key, expires_in=self._expires_in, content_type=ARTIFACT_CONTENT_TYPE
         )
@@ -144,10 +152,18 @@ class Registry:
         *,
         derived_from: int | None = None,
         optimization: dict[str, Any] | None = None,
+        signature: Signature | None = None,
     ) -> ModelVersion:
         """Record the next version, PENDING_UPLOAD until its artifact arrives."""
         require(principal, Scope.PUBLISH)
         model = self._own_model(principal, name)
+        if model.framework == Framework.TORCHSCRIPT and signature is None:
+            raise InvalidRequestError(
+                "a TorchScript version declares its signature: "
+                '{"signature": {"inputs": [{"name", "datatype", "shape"}], "outputs": [...]}}'
+            )
+        if model.framework == Framework.ONNX and signature is not None:
+            raise InvalidRequestError("an ONNX version's signature is read from the model; do not declare one")
         number = self._store.allocate_version(model.tenant_id, model.name)
         version = ModelVersion(
             tenant_id=model.tenant_id,
@@ -157,6 +173,7 @@ class Registry:
             declared_sha256=declared_sha256.lower() if declared_sha256 else None,
             derived_from=derived_from,
             optimization=optimization,
+            signature=signature,
         )
         self._store.put_version(version)
         if self._audit:

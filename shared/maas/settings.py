@@ -39,6 +39,7 @@ class ValidatorSettings(FunctionSettings):
     registry_table: str = Field(alias="REGISTRY_TABLE")
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     max_artifact_bytes: int = Field(alias="MAX_ARTIFACT_BYTES", gt=0)
+    torchscript_queue_url: str | None = Field(default=None, alias="TORCHSCRIPT_VALIDATION_QUEUE_URL")
 
 
 class InferenceSettings(FunctionSettings):
@@ -83,6 +84,7 @@ class WorkerSettings(FunctionSettings):
     model_cache_bytes: int = Field(default=4 * 1024**3, alias="MODEL_CACHE_BYTES", gt=0)
     model_cache_dir: str = Field(default="/tmp/maas-models", alias="MODEL_CACHE_DIR")  # noqa: S108
     drain_seconds: float = Field(default=25, alias="WORKER_DRAIN_SECONDS", ge=0, le=120)
+    max_artifact_bytes: int = Field(default=2 * 1024**3, alias="MAX_ARTIFACT_BYTES", gt=0)
 
 
 class JobsApiSettings(InferenceSettings):

@@ -525,3 +525,67 @@ def test_sigterm_drains_the_worker_within_thirty_seconds(platform: Platform, gpu
     assert state is not None
     log = Path(state["workers"][0]["log"]).read_text()
     assert "worker stopped" in log
+
+
+# --- TorchScript --------------------------------------------------------------------------------------------
+def register_torchscript(platform: Platform, key: str, name: str, data: bytes, signature: Any) -> dict[str, Any]:
+    if platform.call("GET", f"/v1/models/{name}", key).status_code == 404:
+        created = platform.call("POST", "/v1/models", key, json_body={"name": name, "framework": "torchscript"})
+        assert created.status_code == 201, created.text
+        assert created.json()["target"] == "gpu"
+    response = platform.call("POST", f"/v1/models/{name}/versions", key, json_body={"signature": signature})
+    assert response.status_code == 201, response.text
+    upload_info = response.json()["upload"]
+    uploaded = requests.request(
+        upload_info["method"], upload_info["url"], data=data, headers=upload_info["headers"], timeout=60
+    )
+    assert uploaded.status_code in (200, 204)
+    deadline = time.monotonic() + 60
+    while True:
+        version: dict[str, Any] = platform.call(
+            "GET", f"/v1/models/{name}/versions/{response.json()['version']}", key
+        ).json()
+        if version["status"] != "PENDING_UPLOAD" or time.monotonic() > deadline:
+            return version
+        time.sleep(0.2)
+
+
+def test_a_torchscript_model_is_validated_and_run_by_the_worker_with_torch(
+    platform: Platform, make_tenant: Callable[..., TenantKeys], tmp_path: Path
+) -> None:
+    import torch
+
+    from maas.modelkit import export_torchscript_mlp
+
+    key = make_tenant()["publish,invoke,read"]
+    signature = export_torchscript_mlp(tmp_path / "model.pt", [16, 24, 3], seed=5)
+    version = register_torchscript(platform, key, "scripted", (tmp_path / "model.pt").read_bytes(), signature)
+    assert version["status"] == "READY", version
+    assert version["signature"] == signature
+    rows = np.random.default_rng(3).standard_normal((5, 16)).astype(np.float32)
+    response = submit(platform, key, "/v1/models/scripted/jobs", tiny_request(rows))
+    assert response.status_code == 202, response.text
+    job = wait_for_jobs(platform, key, [response.json()["job_id"]])[response.json()["job_id"]]
+    assert job["status"] == "SUCCEEDED", job
+    expected = torch.jit.load(str(tmp_path / "model.pt"))(torch.from_numpy(rows)).detach().numpy()
+    np.testing.assert_allclose(logits(job), expected, rtol=1e-5, atol=1e-6)
+    # a TorchScript model never serves synchronously (torch is not in the Lambda functions)
+    assert_error(submit(platform, key, "/v2/models/scripted/infer", tiny_request(rows)), 409, "ASYNC_ONLY")
+
+
+def test_a_torch_save_pickle_registered_as_torchscript_fails_with_the_reason(
+    platform: Platform, make_tenant: Callable[..., TenantKeys], tmp_path: Path
+) -> None:
+    import torch
+
+    from maas.modelkit import mlp
+
+    key = make_tenant()["publish,invoke,read"]
+    torch.save(mlp([16, 4]), str(tmp_path / "pickled.pt"))
+    signature = {
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 16]}],
+        "outputs": [{"name": "logits", "datatype": "FP32", "shape": [-1, 4]}],
+    }
+    version = register_torchscript(platform, key, "pickled", (tmp_path / "pickled.pt").read_bytes(), signature)
+    assert version["status"] == "FAILED"
+    assert "torch.save" in version["failure_reason"]

@@ -136,7 +136,8 @@ def models_router(registry: Registry) -> APIGatewayHttpRouter:
         name: str, body: Annotated[CreateVersionRequest | None, Body()] = None
     ) -> Response[CreatedVersionResponse]:
         declared = body.sha256 if body else None
-        version, upload = registry.create_version(_principal(router), name, declared)
+        signature = body.signature if body else None
+        version, upload = registry.create_version(_principal(router), name, declared, signature)
         return _created(
             CreatedVersionResponse(
                 version=version.version,

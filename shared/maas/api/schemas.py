@@ -78,7 +78,8 @@ class CreateModelRequest(RequestBody):
     name: ModelName
     framework: Framework
     description: str = Field(default="", max_length=2000)
-    target: Target = Target.CPU
+    target: Target | None = None
+    """``cpu`` (default for ONNX) or ``gpu`` (async jobs on the GPU workers; the only target for TorchScript)."""
     batching: Batching | None = None
 
 
@@ -116,6 +117,8 @@ class ModelListResponse(BaseModel):
 
 class CreateVersionRequest(RequestBody):
     sha256: Sha256 | None = None
+    signature: Signature | None = None
+    """Required for TorchScript (a TorchScript file does not describe its tensors); ONNX's is read from the file."""
 
 
 class UploadResponse(BaseModel):

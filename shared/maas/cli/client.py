@@ -126,8 +126,11 @@ class MaasClient:
         self.request("DELETE", f"/v1/tenants/{tenant_id}/keys/{key_id}")
 
     # --- models ---------------------------------------------------------------------------------------------
-    def create_model(self, name: str, framework: str = "onnx", description: str = "") -> Any:
-        return self.request("POST", "/v1/models", {"name": name, "framework": framework, "description": description})
+    def create_model(self, name: str, framework: str = "onnx", description: str = "", target: str | None = None) -> Any:
+        body = {"name": name, "framework": framework, "description": description}
+        if target:
+            body["target"] = target
+        return self.request("POST", "/v1/models", body)
 
     def get_model(self, name: str) -> Any:
         return self.request("GET", f"/v1/models/{name}")
@@ -135,8 +138,11 @@ class MaasClient:
     def list_models(self) -> Any:
         return self.request("GET", "/v1/models")["models"]
 
-    def create_version(self, name: str, sha256: str | None = None) -> Any:
-        return self.request("POST", f"/v1/models/{name}/versions", {"sha256": sha256} if sha256 else {})
+    def create_version(self, name: str, sha256: str | None = None, signature: Any = None) -> Any:
+        body: dict[str, Any] = {"sha256": sha256} if sha256 else {}
+        if signature is not None:
+            body["signature"] = signature
+        return self.request("POST", f"/v1/models/{name}/versions", body)
 
     def get_version(self, name: str, version: int) -> Any:
         return self.request("GET", f"/v1/models/{name}/versions/{version}")
@@ -204,7 +210,15 @@ class MaasClient:
             time.sleep(interval)
 
     def register(
-        self, name: str, path: Path, *, framework: str = "onnx", wait: bool = True, progress: bool = False
+        self,
+        name: str,
+        path: Path,
+        *,
+        framework: str = "onnx",
+        wait: bool = True,
+        progress: bool = False,
+        signature: Any = None,
+        target: str | None = None,
     ) -> Any:
         """Create the model if needed, register a version declaring the file's sha256, upload, and wait."""
         try:
@@ -212,8 +226,8 @@ class MaasClient:
         except ApiError as error:
             if error.status != 404:
                 raise
-            self.create_model(name, framework)
-        created = self.create_version(name, file_sha256(path))
+            self.create_model(name, framework, target=target)
+        created = self.create_version(name, file_sha256(path), signature)
         report = progress_bar(f"uploading {path.name}", path.stat().st_size) if progress else None
         self.upload(created["upload"], path, report)
         if not wait:

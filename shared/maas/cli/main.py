@@ -216,7 +216,25 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_models_create(args: argparse.Namespace) -> int:
-    _print_json(_client(args).create_model(args.name, args.framework, args.description))
+    _print_json(_client(args).create_model(args.name, args.framework, args.description, args.target))
+    return 0
+
+
+def cmd_models_update(args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {}
+    if args.target:
+        changes["target"] = args.target
+    if args.description is not None:
+        changes["description"] = args.description
+    if args.max_batch_size is not None or args.max_queue_delay_ms is not None:
+        current = _client(args).get_model(args.name)["batching"]
+        changes["batching"] = {
+            "max_batch_size": args.max_batch_size or current["max_batch_size"],
+            "max_queue_delay_ms": current["max_queue_delay_ms"]
+            if args.max_queue_delay_ms is None
+            else args.max_queue_delay_ms,
+        }
+    _print_json(_client(args).update_model(args.name, **changes))
     return 0
 
 
@@ -243,7 +261,11 @@ def cmd_models_register(args: argparse.Namespace) -> int:
         print(f"no such file: {path}", file=sys.stderr)
         return 2
     client = _client(args)
-    version = client.register(args.name, path, wait=args.wait, progress=True)
+    signature = json.loads(Path(args.signature).read_text()) if args.signature else None
+    framework = "torchscript" if path.suffix == ".pt" else "onnx"
+    version = client.register(
+        args.name, path, wait=args.wait, progress=True, signature=signature, framework=framework, target=args.target
+    )
     print(f"{args.name} version {version['version']}: {version['status']}")
     if version["status"] == "READY":
         print(f"  sha256  {version['sha256']}  ({version['size_bytes']} bytes)")
@@ -435,13 +457,23 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="models and versions").add_subparsers(dest="action", required=True)
     p = models.add_parser("create")
     p.add_argument("name")
-    p.add_argument("--framework", default="onnx")
+    p.add_argument("--framework", default="onnx", choices=["onnx", "torchscript"])
     p.add_argument("--description", default="")
+    p.add_argument("--target", choices=["cpu", "gpu"], help="default: cpu for ONNX, gpu for TorchScript")
     p.set_defaults(func=cmd_models_create)
+    p = models.add_parser("update", help="change a model's target or the GPU worker's batching")
+    p.add_argument("name")
+    p.add_argument("--target", choices=["cpu", "gpu"])
+    p.add_argument("--max-batch-size", type=int)
+    p.add_argument("--max-queue-delay-ms", type=float)
+    p.add_argument("--description")
+    p.set_defaults(func=cmd_models_update)
     p = models.add_parser("register", help="upload a model file as a new version")
     p.add_argument("name")
     p.add_argument("file")
     p.add_argument("--wait", action="store_true", help="wait for READY or FAILED and print the signature")
+    p.add_argument("--signature", help="JSON file with the signature (TorchScript only: {inputs, outputs})")
+    p.add_argument("--target", choices=["cpu", "gpu"], help="when the model is created here")
     p.set_defaults(func=cmd_models_register)
     p = models.add_parser("optimize", help="build an optimised variant of a version as a new version")
     p.add_argument("name")

@@ -29,6 +29,7 @@ OUTPUT_ENVIRONMENT = {
     "GpuJobsDeadLetterQueueUrl": "JOBS_DEAD_LETTER_QUEUE_URL",
     "JobLeaseSeconds": "JOB_LEASE_SECONDS",
     "JobMaxAttempts": "JOB_MAX_ATTEMPTS",
+    "MaxArtifactBytes": "MAX_ARTIFACT_BYTES",
 }
 STOP_SECONDS = 35  # the worker drains within 30 s of SIGTERM
 

@@ -37,6 +37,7 @@ from maas.jobs.service import result_key
 from maas.jobs.store import JobStore
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, RegistryStore
+from maas.validation import ArtifactValidator
 from maas.worker.backends import Backend, BackendLoadError, load_backend
 from maas.worker.batching import DynamicBatcher
 
@@ -94,6 +95,7 @@ class JobProcessor:
         lease_seconds: float = 60,
         max_attempts: int = 3,
         clock: Callable[[], float] = time.time,
+        validator: ArtifactValidator | None = None,
     ) -> None:
         self.jobs = jobs
         self.registry = registry
@@ -105,12 +107,16 @@ class JobProcessor:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.clock = clock
+        self.validator = validator
         self._batchers: dict[tuple[object, ...], DynamicBatcher] = {}
         self._lock = threading.Lock()
         self.completed = 0
 
     # --- one message ----------------------------------------------------------------------------------------
     def handle(self, body: str, on_claim: Callable[[Job], None] | None = None) -> Handled:
+        validation = _validation_request(body)
+        if validation is not None:
+            return self._validate(*validation)
         try:
             tenant_id, job_id = parse_job_message(body)
         except (ValueError, TypeError) as exc:
@@ -151,6 +157,13 @@ class JobProcessor:
         if finished is not None:
             self._announce(finished)
         return Handled(Action.DONE, job_id)
+
+    def _validate(self, bucket: str, key: str, version_id: str | None) -> Handled:
+        """A TorchScript version the validate function handed over: load it with torch, READY or FAILED."""
+        if self.validator is None:
+            return Handled(Action.DEAD, reason="this worker does not validate models")
+        self.validator.handle_upload(bucket, key, version_id)  # conditional on PENDING_UPLOAD: runs once
+        return Handled(Action.DONE)
 
     def _give_up(self, job: Job) -> Handled:
         reason = (
@@ -296,6 +309,16 @@ class JobProcessor:
                 ),
             )
         self.jobs.mark_job_announced(job.tenant_id, job.job_id)
+
+
+def _validation_request(body: str) -> tuple[str, str, str | None] | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("kind") != "validate":
+        return None
+    return str(doc["bucket"]), str(doc["key"]), doc.get("version_id")
 
 
 def _rows(feeds: dict[str, np.ndarray]) -> int:

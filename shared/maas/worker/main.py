@@ -15,9 +15,11 @@ from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.jobs import DynamoJobStore
 from maas.adapters.s3 import S3BlobStore
+from maas.aliases import Aliases
 from maas.inference.cache import ModelCache
 from maas.observability import logger
 from maas.settings import WorkerSettings
+from maas.validation import ArtifactValidator, ValidationSettings
 from maas.worker.backends import cuda_available
 from maas.worker.engine import JobProcessor, backend_loader
 from maas.worker.service import SqsWorker, worker_id
@@ -33,16 +35,27 @@ def build_processor(settings: WorkerSettings, name: str) -> tuple[JobProcessor, 
         settings.model_cache_bytes,
         loader=backend_loader(),
     )
+    events = EventBridgePublisher(settings.event_bus_name)
+    registry = DynamoRegistryStore(settings.registry_table)
+    validator = ArtifactValidator(
+        registry,
+        blobs,
+        events,
+        ValidationSettings(max_artifact_bytes=settings.max_artifact_bytes),
+        aliases=Aliases(registry, registry, events),
+        load_torch=True,
+    )
     processor = JobProcessor(
         jobs,
-        DynamoRegistryStore(settings.registry_table),
+        registry,
         models,
         blobs,
         bucket=settings.jobs_bucket,
-        events=EventBridgePublisher(settings.event_bus_name),
+        events=events,
         worker_id=name,
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
+        validator=validator,
     )
     return processor, jobs
 
