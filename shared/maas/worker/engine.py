@@ -35,6 +35,7 @@ from maas.inference.protocol import encode_response, parse_request
 from maas.jobs.model import INLINE_RESULT_BYTES, InferenceCompleted, InferenceFailed, Job, JobOutcome, JobStatus
 from maas.jobs.service import result_key
 from maas.jobs.store import JobStore
+from maas.memo import TtlCache
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, RegistryStore
 from maas.validation import ArtifactValidator
@@ -109,6 +110,8 @@ class JobProcessor:
         self.clock = clock
         self.validator = validator
         self._batchers: dict[tuple[object, ...], DynamicBatcher] = {}
+        # READY versions never change but for their status; a model's batching settings may: read at most every 2 s
+        self._registry_cache = TtlCache(2)
         self._lock = threading.Lock()
         self.completed = 0
 
@@ -153,9 +156,7 @@ class JobProcessor:
             logger.warning("lease lost before finishing; the other holder decides", extra={"job_id": job_id})
             return Handled(Action.DONE, job_id)
         self.completed += 1
-        finished = self.jobs.get_job(tenant_id, job_id)
-        if finished is not None:
-            self._announce(finished)
+        self._announce(claimed.model_copy(update=outcome.model_dump(exclude_none=True)))
         return Handled(Action.DONE, job_id)
 
     def _validate(self, bucket: str, key: str, version_id: str | None) -> Handled:
@@ -231,8 +232,17 @@ class JobProcessor:
         return outcome
 
     def _version(self, job: Job) -> tuple[ModelVersion, Model]:
-        version = self.registry.get_version(job.owner, job.model_name, job.version)
-        model = self.registry.get_model(job.owner, job.model_name)
+        cache = self._registry_cache
+        version = cache.get(
+            ("version", job.owner, job.model_name, job.version),
+            lambda: self.registry.get_version(job.owner, job.model_name, job.version),
+            keep=lambda v: v is not None and v.status == VersionStatus.READY,
+        )
+        model = cache.get(
+            ("model", job.owner, job.model_name),
+            lambda: self.registry.get_model(job.owner, job.model_name),
+            keep=lambda m: m is not None and m.deleted_at is None,
+        )
         if version is None or model is None or model.deleted_at is not None:
             raise JobFailedError(f"version {job.version} of model '{job.model}' no longer exists", "NOT_FOUND")
         if version.status != VersionStatus.READY:
