@@ -455,6 +455,14 @@ class InMemoryJobStore:
             job.status, job.finished_at = JobStatus.CANCELLED, utcnow()
             return True
 
+    def count_active_jobs(self, tenant_id: str, *, model: str | None = None, stop_at: int = 1000) -> int:
+        active = [
+            j
+            for (t, _), j in self.jobs.items()
+            if t == tenant_id and j.status in (JobStatus.QUEUED, JobStatus.RUNNING) and model in (None, j.model)
+        ]
+        return min(len(active), stop_at)
+
     def mark_job_announced(self, tenant_id: str, job_id: str) -> None:
         with self._lock:
             job = self.jobs.get((tenant_id, job_id))

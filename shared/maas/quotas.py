@@ -55,8 +55,8 @@ class QuotaEnforcer:
         self._quotas = TtlCache(cache_seconds)
         self._clock = clock
 
-    def admit(self, principal: Principal, access: ModelAccess) -> None:
-        """TooManyRequestsError when the caller's tenant or grant is over its rate."""
+    def limits(self, principal: Principal, access: ModelAccess) -> list[tuple[str, Quota]]:
+        """The quotas a request counts against: ``("tenant", q)`` and ``("grant#owner.model", q)`` where set."""
         limits: list[tuple[str, Quota]] = []
         tenant_quota = self._quotas.get(
             ("tenant", principal.tenant_id), lambda: self._store.get_quota(principal.tenant_id)
@@ -65,8 +65,12 @@ class QuotaEnforcer:
             limits.append(("tenant", tenant_quota))
         if access.grant is not None and access.grant.quota is not None:
             limits.append((f"grant#{access.owner}.{access.model}", access.grant.quota))
+        return limits
+
+    def admit(self, principal: Principal, access: ModelAccess) -> None:
+        """TooManyRequestsError when the caller's tenant or grant is over its rate."""
         now = self._clock()
-        for bucket, quota in limits:
+        for bucket, quota in self.limits(principal, access):
             wait = self._store.take_token(principal.tenant_id, bucket, quota.requests_per_second, burst_of(quota), now)
             if wait > 0:
                 scope = "this grant" if bucket.startswith("grant#") else "this tenant"

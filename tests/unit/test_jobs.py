@@ -333,3 +333,20 @@ def test_concurrent_jobs_share_batches(world: World) -> None:
         assert result is not None
         expected = world.session.run(None, {"input": X[:1] * i})[0]
         np.testing.assert_allclose(np.array(result["outputs"][0]["data"]).reshape(1, 4), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_max_concurrent_jobs_limits_what_is_queued_or_running(world: World) -> None:
+    from maas.access import Quota
+    from maas.errors import TooManyRequestsError
+    from maas.quotas import QuotaEnforcer
+
+    world.store.put_quota("acme", Quota(requests_per_second=1000, max_concurrent_jobs=2))
+    world.service.quotas = QuotaEnforcer(world.store, cache_seconds=0)
+    first, _ = world.service.submit(ACME, "tiny", None, body(X), None)
+    world.service.submit(ACME, "tiny", None, body(X), None)
+    with pytest.raises(TooManyRequestsError, match="max_concurrent_jobs") as refused:
+        world.service.submit(ACME, "tiny", None, body(X), None)
+    assert refused.value.headers["Retry-After"] == "1"
+    # once one finishes, there is room again
+    assert world.processor.handle(world.message(first)).action == Action.DONE
+    world.service.submit(ACME, "tiny", None, body(X), None)

@@ -153,6 +153,17 @@ class DynamoJobStore:
                 break
         return jobs
 
+    def count_active_jobs(self, tenant_id: str, *, model: str | None = None, stop_at: int = 1000) -> int:
+        count = 0
+        for item in self._query(tenant_id):
+            if item.get("status") in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) and (
+                model is None or item.get("model") == model
+            ):
+                count += 1
+                if count >= stop_at:
+                    break
+        return count
+
     # --- state changes -------------------------------------------------------------------------------------
     def _update(self, tenant_id: str, job_id: str, **kwargs: Any) -> dict[str, Any] | None:
         try:

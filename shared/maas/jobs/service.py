@@ -28,6 +28,7 @@ from maas.errors import (
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
+    TooManyRequestsError,
 )
 from maas.inference.checks import check_request
 from maas.inference.protocol import parse_request
@@ -157,8 +158,25 @@ class JobService:
         return stored, created
 
     def _admit(self, principal: Principal, access: ModelAccess, name: str) -> None:
+        """The rate quotas, as for a synchronous request; then ``max_concurrent_jobs`` (QUEUED + RUNNING).
+
+        The concurrency count is read at submission: submissions racing each other may pass it by their number.
+        """
         if self.quotas is not None:
             self.quotas.admit(principal, access)
+            for bucket, quota in self.quotas.limits(principal, access):
+                limit = quota.max_concurrent_jobs
+                if limit is None:
+                    continue
+                model = name if bucket.startswith("grant#") else None
+                active = self.store.count_active_jobs(principal.tenant_id, model=model, stop_at=limit)
+                if active >= limit:
+                    scope = "this grant" if model else "this tenant"
+                    raise TooManyRequestsError(
+                        f"{active} jobs of {scope} are queued or running, its limit (max_concurrent_jobs); "
+                        "retry when one finishes",
+                        headers={"Retry-After": "1"},
+                    )
         if self.usage is not None:
             self.usage.record(principal.tenant_id, name)
 

@@ -42,6 +42,9 @@ class JobStore(Protocol):
 
     def mark_job_announced(self, tenant_id: str, job_id: str) -> None: ...
 
+    def count_active_jobs(self, tenant_id: str, *, model: str | None = None, stop_at: int = 1000) -> int:
+        """QUEUED and RUNNING jobs of the tenant (of one model as the tenant names it), counting up to ``stop_at``."""
+
 
 class EventSourceStore(Protocol):
     def put_event_source(self, source: EventSource) -> None:

@@ -1,0 +1,598 @@
+"""The GPU worker over HTTP: SageMaker's container contract and the Open Inference Protocol v2, for one model.
+
+SageMaker (real-time and asynchronous endpoints) mounts the model at ``/opt/ml/model`` and calls ``GET /ping``
+and ``POST /invocations`` on port 8080. The same server answers the KServe / Triton routes for the same model,
+so that OIP clients (tritonclient's HTTP client, KServe's) work against it unchanged::
+
+    GET  /ping                                  200 once the model is loaded and warm, 503 before
+    POST /invocations                           an OIP v2 infer request (JSON, or the binary tensor extension)
+    GET  /v2/health/live | /v2/health/ready | /v2
+    GET  /v2/models/{name}[/versions/1][/ready]
+    POST /v2/models/{name}[/versions/1]/infer
+
+The binary extension's JSON length comes in the ``Inference-Header-Content-Length`` header or, since SageMaker
+passes only the Content-Type through, as Triton's SageMaker content type
+``application/vnd.sagemaker-triton.binary+json;json-header-size=N`` (binary answers to ``/invocations`` use it).
+
+Every infer request goes through one eager ``DynamicBatcher``: concurrent requests share a batch, a lone request
+runs at once on its own thread. The HTTP/1.1 layer is a small keep-alive loop on ``ThreadingHTTPServer``'s
+sockets and threads, not ``BaseHTTPRequestHandler`` (headers through ``email.parser``, a log call per request):
+answering a fixed body on two cores, that handler costs about 250 us of server CPU a request, this loop 75 us.
+
+    python -m maas.worker.http --model-dir /opt/ml/model --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import Field, ValidationError
+
+from maas.api.results import error_result
+from maas.domain import Framework, Signature
+from maas.errors import InvalidRequestError, MaasError, NotFoundError, NotReadyError, PayloadTooLargeError
+from maas.inference.checks import check_request
+from maas.inference.protocol import encode_response, parse_request
+from maas.observability import logger
+from maas.settings import FunctionSettings
+from maas.worker.backends import Backend, BackendLoadError, load_onnx, load_torchscript
+from maas.worker.batching import BatcherClosedError, BatchStats, DynamicBatcher
+
+DEFAULT_MODEL_DIR = "/opt/ml/model"
+MODEL_VERSION = "1"
+RETRY_AFTER_SECONDS = "1"
+KEEP_ALIVE_SECONDS = 120  # longer than SageMaker's and load balancers' idle timeouts (60 s)
+PLATFORMS = {Framework.ONNX: "onnxruntime_onnx", Framework.TORCHSCRIPT: "pytorch_libtorch"}
+SAGEMAKER_BINARY = b"application/vnd.sagemaker-triton.binary+json"
+
+_JSON = b"application/json"
+_MAX_LINE = 16 * 1024
+_MAX_HEADERS = 100
+_LINGER_SECONDS = 2
+_HEADER_SIZE = re.compile(rb"json-header-size=(\d+)")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+
+
+class WorkerHttpSettings(FunctionSettings):
+    """The worker's settings from the environment; ``main``'s flags override them."""
+
+    model_dir: str = Field(default=DEFAULT_MODEL_DIR, alias="SM_MODEL_DIR")
+    port: int = Field(default=8080, alias="SAGEMAKER_BIND_TO_PORT", ge=0, le=65535)
+    max_batch_size: int = Field(default=32, alias="MAAS_MAX_BATCH_SIZE", ge=1, le=4096)
+    max_queue_delay_ms: float = Field(default=5, alias="MAAS_MAX_QUEUE_DELAY_MS", ge=0, le=10_000)
+    max_request_bytes: int = Field(default=100 * 1024 * 1024, alias="MAAS_MAX_REQUEST_BYTES", gt=0)
+
+
+_SETTINGS = ("model_dir", "port", "max_batch_size", "max_queue_delay_ms", "max_request_bytes")
+
+
+# --- the model --------------------------------------------------------------------------------------------------
+def read_signature_file(path: Path) -> Signature:
+    try:
+        return Signature.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise BackendLoadError(f"a TorchScript model needs its signature beside it: {path} is missing") from None
+    except ValidationError as exc:
+        raise BackendLoadError(f"{path} is not a signature ({{inputs, outputs}}): {exc.errors()[0]['msg']}") from exc
+
+
+def load_model_dir(model_dir: str | Path, **options: Any) -> tuple[Backend, Framework]:
+    """The model in ``model_dir``: ``model.onnx``, or ``model.pt`` (TorchScript) with ``signature.json``.
+
+    A ``model.pt`` that is not TorchScript (a ``torch.save`` pickle) is refused with ``BackendLoadError``,
+    never unpickled.
+    """
+    directory = Path(model_dir)
+    if (directory / "model.onnx").is_file():
+        return load_onnx(str(directory / "model.onnx"), **options), Framework.ONNX
+    if (directory / "model.pt").is_file():
+        signature = read_signature_file(directory / "signature.json")
+        return load_torchscript(str(directory / "model.pt"), signature, **options), Framework.TORCHSCRIPT
+    raise BackendLoadError(f"{directory} holds neither model.onnx nor model.pt")
+
+
+Response = tuple[int, bytes, bytes, list[tuple[str, str]]]  # status, body, content type, extra headers
+
+
+class ServedModel:
+    """The loaded model, its batcher, and what its routes answer that never changes (encoded once)."""
+
+    def __init__(self, name: str, backend: Backend, framework: Framework, *, max_batch_size: int, delay_ms: float):
+        self.name = name
+        self.backend = backend
+        self.signature = signature = backend.signature
+        self.output_names = [spec.name for spec in signature.outputs]
+        self.datatypes: dict[str, str] = {spec.name: spec.datatype for spec in signature.outputs}
+        # only a model whose every tensor has a free first (batch) dimension can run requests stacked together
+        batchable = all(spec.shape[:1] == [-1] for spec in [*signature.inputs, *signature.outputs])
+        self.batcher = DynamicBatcher(
+            backend.run, max_batch_size=max_batch_size if batchable else 1, max_queue_delay_ms=delay_ms, eager=True
+        )
+        self.metadata = orjson.dumps(
+            {
+                "name": name,
+                "versions": [MODEL_VERSION],
+                "platform": PLATFORMS[framework],
+                "inputs": [spec.model_dump() for spec in signature.inputs],
+                "outputs": [spec.model_dump() for spec in signature.outputs],
+            }
+        )
+        self.ready = orjson.dumps({"name": name, "ready": True})
+
+    def warm_up(self) -> None:
+        """One run on small inputs before ``/ping`` says ready: a broken model fails here, not on a request."""
+        from maas.runtime.onnx import smoke_inputs
+
+        try:
+            self.backend.run(smoke_inputs(self.signature))
+        except Exception as exc:
+            raise BackendLoadError(f"the model failed a smoke run on its signature: {exc}") from exc
+
+    def infer(self, body: bytes, headers: dict[bytes, bytes], *, announced: bool) -> tuple[bytes, int | None]:
+        """Decode, check, run (batched), encode. ``announced``: the batcher was told this request is coming."""
+        try:
+            request = parse_request(body, _header_length(headers))
+            feeds = check_request(request, self.signature, allow_nan=bool(request.parameters.get("allow_nan")))
+        except BaseException:
+            if announced:
+                self.batcher.withdraw()
+            raise
+        try:
+            results = self.batcher.call(feeds, announced=announced)
+        except BatcherClosedError:
+            raise NotReadyError("the worker is stopping", headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
+        except Exception as exc:  # the runtimes raise untyped errors for inputs they cannot take
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
+        binary = request.binary_outputs
+        if request.outputs is None:
+            outputs = [(n, self.datatypes[n], results[n], binary) for n in self.output_names]
+        else:
+            outputs = [(o.name, self.datatypes[o.name], results[o.name], o.binary) for o in request.outputs]
+        return encode_response(self.name, MODEL_VERSION, request.id, outputs)
+
+
+# --- routes -----------------------------------------------------------------------------------------------------
+def _json(status: int, document: dict[str, Any], headers: list[tuple[str, str]] | None = None) -> Response:
+    return status, orjson.dumps(document), _JSON, headers or []
+
+
+class WorkerApp:
+    """The routes for one model; the HTTP layer hands it parsed requests."""
+
+    def __init__(self, model_name: str, max_request_bytes: int) -> None:
+        self.model_name = model_name
+        self.max_request_bytes = max_request_bytes
+        self.model: ServedModel | None = None
+        self._gets: dict[str, Callable[[], Response]] = {
+            "/ping": self._ready,
+            "/v2/health/ready": self._ready,
+            "/v2/health/live": lambda: _json(200, {"live": True}),
+            "/v2": lambda: _json(200, {"name": "maas-worker", "extensions": ["binary_tensor_data"]}),
+        }
+        self._infer_paths = {"/invocations"}
+        for base in (f"/v2/models/{model_name}", f"/v2/models/{model_name}/versions/{MODEL_VERSION}"):
+            self._gets[base] = lambda: (200, self._loaded().metadata, _JSON, [])
+            self._gets[f"{base}/ready"] = lambda: (200, self._loaded().ready, _JSON, [])
+            self._infer_paths.add(f"{base}/infer")
+
+    def _loaded(self) -> ServedModel:
+        if self.model is None:
+            raise NotReadyError(f"model '{self.model_name}' is loading", headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return self.model
+
+    def _ready(self) -> Response:
+        return 200, self._loaded().ready, _JSON, []
+
+    def infer_model(self, path: str) -> ServedModel | None:
+        """The model, when a POST to ``path`` is an infer request that can reach it (the batcher can expect it)."""
+        return self.model if path in self._infer_paths else None
+
+    def get(self, path: str) -> Response:
+        route = self._gets.get(path)
+        if route is None:
+            raise self._not_found("GET", path)
+        return route()
+
+    def post(self, path: str, headers: dict[bytes, bytes], body: bytes, *, announced: bool) -> Response:
+        if path not in self._infer_paths:
+            raise self._not_found("POST", path)
+        encoded, header_length = self._loaded().infer(body, headers, announced=announced)
+        if header_length is None:
+            return 200, encoded, _JSON, []
+        length = str(header_length)
+        if path == "/invocations":  # SageMaker returns only the body and its Content-Type to the caller
+            return (
+                200,
+                encoded,
+                SAGEMAKER_BINARY + b";json-header-size=" + length.encode(),
+                [("Inference-Header-Content-Length", length)],
+            )
+        return 200, encoded, b"application/octet-stream", [("Inference-Header-Content-Length", length)]
+
+    def _not_found(self, method: str, path: str) -> NotFoundError:
+        if path.startswith("/v2/models/"):
+            name = path.split("/")[3]
+            if name != self.model_name:
+                return NotFoundError(f"model '{name}' not found; this worker serves '{self.model_name}'")
+        return NotFoundError(f"no route {method} {path}")
+
+
+def _header_length(headers: dict[bytes, bytes]) -> int | None:
+    """The binary extension's JSON length: Triton's header, or Triton's SageMaker content type."""
+    raw = headers.get(b"inference-header-content-length")
+    content_type = headers.get(b"content-type", b"")
+    if raw is None and content_type.startswith(SAGEMAKER_BINARY):
+        found = _HEADER_SIZE.search(content_type)
+        raw = found.group(1) if found else None
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise InvalidRequestError("Inference-Header-Content-Length must be a non-negative integer")
+    return int(raw)
+
+
+# --- HTTP/1.1 ---------------------------------------------------------------------------------------------------
+_date: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    global _date  # noqa: PLW0603 - one cached value per second, rebound atomically
+    now = int(time.time())
+    if now != _date[0]:
+        _date = (now, formatdate(now, usegmt=True).encode())
+    return _date[1]
+
+
+class _Closing(Exception):
+    """The connection cannot carry another request (malformed framing, a body left unread, the client left)."""
+
+
+class _Connection(socketserver.StreamRequestHandler):
+    """One client connection: requests one after another (keep-alive), each answer with its Content-Length."""
+
+    disable_nagle_algorithm = True
+    timeout = KEEP_ALIVE_SECONDS
+    server: _HttpServer
+
+    def handle(self) -> None:
+        try:
+            while self._one_request():
+                pass
+        except (OSError, _Closing):
+            pass
+
+    def _one_request(self) -> bool:
+        line = self.rfile.readline(_MAX_LINE + 1)
+        if line in (b"\r\n", b"\n"):  # a stray empty line between requests is tolerated (RFC 9112 2.2)
+            line = self.rfile.readline(_MAX_LINE + 1)
+        if not line:
+            return False
+        parts = line.split()
+        if len(line) > _MAX_LINE or len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            return self._fail(InvalidRequestError("malformed HTTP request line"))
+        method, target, version = parts
+        headers = self._read_headers()
+        keep_alive = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
+        path = target.split(b"?", 1)[0].decode("latin-1")
+        app = self.server.app
+        try:
+            length, chunked = self._framing(headers, app.max_request_bytes)
+        except MaasError as exc:
+            return self._fail(exc)
+        try:
+            if method in (b"GET", b"HEAD"):
+                self._read_body(length, chunked, headers, app.max_request_bytes)
+                response = app.get(path)
+            elif method == b"POST":
+                model = app.infer_model(path)
+                if model is not None:  # its body is on its way: the batcher waits for it rather than run alone
+                    model.batcher.announce()
+                try:
+                    payload = self._read_body(length, chunked, headers, app.max_request_bytes)
+                except BaseException:
+                    if model is not None:
+                        model.batcher.withdraw()
+                    raise
+                response = app.post(path, headers, payload, announced=model is not None)
+            else:
+                self._read_body(length, chunked, headers, app.max_request_bytes)
+                raise NotFoundError(f"no route {method.decode('latin-1')} {path}")
+        except (_Closing, OSError):
+            raise
+        except Exception as exc:  # MaasError: its status; anything else: 500
+            response = self._error(exc)
+        self._send(response, keep_alive=keep_alive, head_only=method == b"HEAD")
+        return keep_alive
+
+    def _read_headers(self) -> dict[bytes, bytes]:
+        headers: dict[bytes, bytes] = {}
+        for _ in range(_MAX_HEADERS):
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if line in (b"\r\n", b"\n"):
+                return headers
+            name, colon, value = line.partition(b":")
+            if not colon or len(line) > _MAX_LINE or not name or name[:1] in b" \t" or name[-1:] in b" \t":
+                self._fail(InvalidRequestError("malformed HTTP header"))
+                raise _Closing
+            key = name.lower()
+            if key in headers and key in (b"content-length", b"transfer-encoding"):
+                self._fail(InvalidRequestError(f"more than one {key.decode()} header"))
+                raise _Closing
+            headers[key] = value.strip()
+        self._fail(InvalidRequestError(f"more than {_MAX_HEADERS} headers"))
+        raise _Closing
+
+    def _framing(self, headers: dict[bytes, bytes], limit: int) -> tuple[int, bool]:
+        encoding = headers.get(b"transfer-encoding")
+        if encoding is not None:
+            if b"content-length" in headers or encoding.lower() != b"chunked":
+                raise InvalidRequestError("only Transfer-Encoding: chunked is supported, and not with Content-Length")
+            return 0, True
+        raw = headers.get(b"content-length", b"0")
+        if not raw.isdigit():
+            raise InvalidRequestError("Content-Length must be a non-negative integer")
+        length = int(raw)
+        if length > limit:
+            raise PayloadTooLargeError(f"the request is {length} bytes; the limit is {limit}")
+        return length, False
+
+    def _read_body(self, length: int, chunked: bool, headers: dict[bytes, bytes], limit: int) -> bytes:
+        if (length or chunked) and headers.get(b"expect", b"").lower() == b"100-continue":
+            self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if chunked:
+            return self._read_chunked(limit)
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            raise _Closing
+        return body
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size_field = self.rfile.readline(_MAX_LINE + 1).split(b";", 1)[0].strip()
+            if not _HEX.fullmatch(size_field):
+                self._fail(InvalidRequestError("malformed chunked body"))
+                raise _Closing
+            size = int(size_field, 16)
+            if size == 0:
+                while self.rfile.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n", b""):  # trailers, ignored
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > limit:
+                self._fail(PayloadTooLargeError(f"the request is over the {limit} byte limit"))
+                raise _Closing
+            chunk = self.rfile.read(size + 2)
+            if len(chunk) != size + 2 or chunk[size:] != b"\r\n":
+                raise _Closing
+            parts.append(chunk[:size])
+
+    def _error(self, exc: Exception) -> Response:
+        result = error_result(exc)  # MaasError -> its status and body; anything else -> 500, logged
+        extra = [(name, value) for name, value in result["headers"].items() if name.lower() != "content-type"]
+        return result["statusCode"], result["body"].encode(), _JSON, extra
+
+    def _fail(self, exc: Exception) -> bool:
+        """Answer an error and close: what follows on the connection cannot be trusted to be a request."""
+        self._send(self._error(exc), keep_alive=False)
+        self._linger()
+        return False
+
+    def _linger(self) -> None:
+        """Read what the client still sends before closing: closing on unread data resets the connection, and
+        the client would lose the answer (HTTP/1.1's "lingering close", as nginx and Apache do)."""
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_LINGER_SECONDS)
+            deadline = time.monotonic() + _LINGER_SECONDS
+            while time.monotonic() < deadline and self.connection.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def _send(self, response: Response, *, keep_alive: bool, head_only: bool = False) -> None:
+        status, body, content_type, extra = response
+        head = b"HTTP/1.1 %d %s\r\nServer: maas-worker\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (
+            status,
+            _REASONS.get(status, b"Unknown"),
+            _http_date(),
+            content_type,
+            len(body),
+        )
+        for name, value in extra:
+            head += f"{name}: {value}\r\n".encode("latin-1")
+        head += b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
+        if head_only:
+            self.connection.sendall(head)
+        elif len(body) <= 256 * 1024:
+            self.connection.sendall(head + body)  # one segment for the common small answer
+        else:
+            self.connection.sendall(head)
+            self.connection.sendall(body)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen backlog: a burst of new connections waits instead of being refused
+
+    def __init__(self, address: tuple[str, int], app: WorkerApp) -> None:
+        self.app = app
+        super().__init__(address, _Connection)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind also resolves the host's FQDN, which can wait seconds on DNS for nothing here
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
+
+
+# --- the server -------------------------------------------------------------------------------------------------
+class WorkerServer:
+    """The listening server and its model: ``start`` (listen; ``/ping`` is 503), ``load``, then ``stop``."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model_name: str = "model",
+        max_batch_size: int = 32,
+        max_queue_delay_ms: float = 5,
+        max_request_bytes: int = 100 * 1024 * 1024,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.max_batch_size = max_batch_size
+        self.max_queue_delay_ms = max_queue_delay_ms
+        self.app = WorkerApp(model_name, max_request_bytes)
+        self._httpd = _HttpServer((host, port), self.app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = str(self._httpd.server_address[0])
+        return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.port}"  # noqa: S104 - a display name
+
+    @property
+    def stats(self) -> BatchStats | None:
+        return self.app.model.batcher.stats if self.app.model else None
+
+    def start(self) -> WorkerServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="worker-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def load(self) -> ServedModel:
+        """Load and warm the model; ``/ping`` answers 200 from then on. Raises ``BackendLoadError``."""
+        backend, framework = load_model_dir(self.model_dir)
+        model = ServedModel(
+            self.app.model_name,
+            backend,
+            framework,
+            max_batch_size=self.max_batch_size,
+            delay_ms=self.max_queue_delay_ms,
+        )
+        try:
+            model.warm_up()
+        except BackendLoadError:
+            model.batcher.close()
+            raise
+        self.app.model = model
+        return model
+
+    def stop(self) -> None:
+        """Stop listening, run what is queued (the batcher drains), close."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        if self.app.model is not None:
+            self.app.model.batcher.close()
+        self._httpd.server_close()
+
+    def __enter__(self) -> WorkerServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(
+    model_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    model_name: str = "model",
+    max_batch_size: int = 32,
+    max_queue_delay_ms: float = 5,
+    max_request_bytes: int = 100 * 1024 * 1024,
+) -> WorkerServer:
+    """Listen, load the model, and return the running server (port 0: any free port; see ``.url``).
+
+    server = serve("build/model", model_name="tiny")
+    ...  # POST f"{server.url}/invocations"
+    server.stop()
+    """
+    server = WorkerServer(
+        model_dir,
+        host=host,
+        port=port,
+        model_name=model_name,
+        max_batch_size=max_batch_size,
+        max_queue_delay_ms=max_queue_delay_ms,
+        max_request_bytes=max_request_bytes,
+    ).start()
+    try:
+        server.load()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``maas worker serve``: serve one model until SIGTERM or SIGINT, then drain the batcher and exit."""
+    env = WorkerHttpSettings.from_env()
+    parser = argparse.ArgumentParser(prog="maas worker serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=env.model_dir, help="model.onnx, or model.pt + signature.json")
+    parser.add_argument("--model-name", default="model")
+    parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's server listens on every interface
+    parser.add_argument("--port", type=int, default=env.port)
+    parser.add_argument("--max-batch-size", type=int, default=env.max_batch_size)
+    parser.add_argument("--max-queue-delay-ms", type=float, default=env.max_queue_delay_ms)
+    parser.add_argument("--max-request-bytes", type=int, default=env.max_request_bytes)
+    args = parser.parse_args(argv)
+    try:
+        settings = WorkerHttpSettings.model_validate({name: getattr(args, name) for name in _SETTINGS})
+    except ValidationError as exc:
+        parser.error(str(exc))
+
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    server = WorkerServer(
+        settings.model_dir,
+        host=args.host,
+        port=settings.port,
+        model_name=args.model_name,
+        max_batch_size=settings.max_batch_size,
+        max_queue_delay_ms=settings.max_queue_delay_ms,
+        max_request_bytes=settings.max_request_bytes,
+    ).start()
+    try:
+        model = server.load()
+    except BackendLoadError as exc:
+        logger.error("the model could not be loaded", extra={"model_dir": settings.model_dir, "reason": str(exc)})
+        server.stop()
+        return 1
+    logger.info(
+        "serving",
+        extra={"url": server.url, "model": args.model_name, "device": model.backend.device, **settings.model_dump()},
+    )
+    stopping.wait()
+    logger.info("stopping: draining the batcher")
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
