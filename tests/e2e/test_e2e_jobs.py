@@ -589,3 +589,45 @@ def test_a_torch_save_pickle_registered_as_torchscript_fails_with_the_reason(
     version = register_torchscript(platform, key, "pickled", (tmp_path / "pickled.pt").read_bytes(), signature)
     assert version["status"] == "FAILED"
     assert "torch.save" in version["failure_reason"]
+
+
+def test_a_cpu_target_model_runs_its_jobs_in_the_cpu_jobs_function(
+    platform: Platform, make_tenant: Callable[..., TenantKeys], models_dir: Path
+) -> None:
+    # Given a cpu-target model (the default for ONNX): it serves synchronously and takes jobs too
+    key = make_tenant()["publish,invoke,read"]
+    assert register_bytes(platform, key, "cpu-model", (models_dir / "tiny.onnx").read_bytes())["status"] == "READY"
+    rows = np.random.default_rng(21).standard_normal((3, 16)).astype(np.float32)
+    response = submit(platform, key, "/v1/models/cpu-model/jobs", tiny_request(rows))
+    assert response.status_code == 202, response.text
+    job = wait_for_jobs(platform, key, [response.json()["job_id"]])[response.json()["job_id"]]
+    assert (job["status"], job["target"]) == ("SUCCEEDED", "cpu")
+    synchronous = submit(platform, key, "/v2/models/cpu-model/infer", tiny_request(rows))
+    assert synchronous.status_code == 200
+    assert job["result"]["outputs"] == synchronous.json()["outputs"]
+    # and it was the CPU jobs function, not the GPU worker, that ran it
+    state = read_state(platform.state_dir)
+    assert state is not None
+    job_id = response.json()["job_id"]
+    assert job_id in (Path(state["logs"]) / "CpuJobsFunction.log").read_text()
+    assert all(job_id not in p.read_text() for p in Path(state["logs"]).glob("worker-*.log"))
+
+
+def test_patch_moves_a_model_to_the_gpu_workers(
+    platform: Platform, make_tenant: Callable[..., TenantKeys], models_dir: Path
+) -> None:
+    key = make_tenant()["publish,invoke,read"]
+    assert register_bytes(platform, key, "movable", (models_dir / "tiny.onnx").read_bytes())["status"] == "READY"
+    patched = platform.call(
+        "PATCH", "/v1/models/movable", key, json_body={"target": "gpu", "batching": {"max_batch_size": 64}}
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["target"] == "gpu"
+    assert patched.json()["batching"] == {"max_batch_size": 64, "max_queue_delay_ms": 5}
+    time.sleep(1.5)  # the inference function's registry cache (RegistryCacheSeconds=1 here)
+    rows = np.ones((1, 16), np.float32)
+    assert_error(submit(platform, key, "/v2/models/movable/infer", tiny_request(rows)), 409, "ASYNC_ONLY")
+    response = submit(platform, key, "/v1/models/movable/jobs", tiny_request(rows))
+    job = wait_for_jobs(platform, key, [response.json()["job_id"]])[response.json()["job_id"]]
+    assert (job["status"], job["target"]) == ("SUCCEEDED", "gpu")
+    assert_error(platform.call("PATCH", "/v1/models/movable", key, json_body={"target": "tpu"}), 400, "INVALID_REQUEST")

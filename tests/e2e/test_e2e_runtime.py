@@ -33,7 +33,13 @@ def test_status_lists_processes_and_urls(platform: Platform) -> None:
         "OptimizeFunction",
         "ShadowFunction",
         "ValidateModelFunction",
+        "JobsFunction",
+        "IngressFunction",
+        "CpuJobsFunction",
     }
+    (worker,) = state["workers"]  # one GPU worker process by default
+    assert pid_alive(worker["pid"])
+    assert str(worker["pid"]) in status.stdout
     pids = [p for ps in state["functions"].values() for p in ps]
     assert len(set(pids)) == len(pids) >= 3, "each function runs in its own process"
     assert state["pid"] not in pids

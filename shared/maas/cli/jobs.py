@@ -67,11 +67,10 @@ def cmd_worker_run(args: argparse.Namespace) -> int:
     return run()
 
 
-def cmd_worker_serve(args: argparse.Namespace) -> int:
+def cmd_worker_serve(args: argparse.Namespace) -> int:  # reached only through build_parser(); main() routes first
     from maas.worker.http import main
 
-    result: int = main(args.serve_args)
-    return result
+    return main(args.serve_args)
 
 
 def add_commands(sub: Any) -> None:

@@ -536,6 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else argv
+    if raw[:2] == ["worker", "serve"]:  # its own flags (and --help), parsed by maas.worker.http
+        from maas.worker.http import main as serve
+
+        return serve(raw[2:])
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

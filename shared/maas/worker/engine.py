@@ -156,6 +156,10 @@ class JobProcessor:
             logger.warning("lease lost before finishing; the other holder decides", extra={"job_id": job_id})
             return Handled(Action.DONE, job_id)
         self.completed += 1
+        logger.info(
+            "job finished",
+            extra={"job_id": job_id, "status": outcome.status, "worker": self.worker_id, "run_ms": outcome.run_ms},
+        )
         self._announce(claimed.model_copy(update=outcome.model_dump(exclude_none=True)))
         return Handled(Action.DONE, job_id)
 
