@@ -97,3 +97,9 @@ class AsyncOnlyError(ConflictError):
     """The model runs on GPU workers and only through asynchronous jobs; the message names the route. 409."""
 
     code = "ASYNC_ONLY"
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """A third-party error's message for a person: its first line, or its class name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -27,7 +27,7 @@ import numpy as np
 
 from maas.aliases import Aliases
 from maas.domain import Framework, ModelVersion, Signature, VersionStatus, framework_of, parse_artifact_key, utcnow
-from maas.errors import ArtifactRejectedError
+from maas.errors import ArtifactRejectedError, first_line
 from maas.events import ModelVersionFailed, ModelVersionReady
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, RegistryStore
@@ -169,7 +169,7 @@ class ArtifactValidator:
         try:
             session = onnx.load_session(path, threads=1)
         except Exception as exc:  # onnxruntime raises its own untyped errors for any unreadable file
-            reason = _first_line(exc).replace(path, "the artifact")
+            reason = first_line(exc).replace(path, "the artifact")
             raise ArtifactRejectedError(f"onnxruntime could not load the model: {reason}") from exc
         try:
             version.signature = onnx.read_signature(session)
@@ -178,7 +178,7 @@ class ArtifactValidator:
         try:
             session.run(None, onnx.smoke_inputs(version.signature))
         except Exception as exc:
-            raise ArtifactRejectedError(f"the smoke run on generated inputs failed: {_first_line(exc)}") from exc
+            raise ArtifactRejectedError(f"the smoke run on generated inputs failed: {first_line(exc)}") from exc
 
     def _inspect_torchscript(self, version: ModelVersion, path: str) -> None:
         check_torchscript_archive(path)
@@ -199,7 +199,7 @@ class ArtifactValidator:
         try:
             outputs = backend.run(smoke_inputs(version.signature))
         except Exception as exc:
-            raise ArtifactRejectedError(f"the smoke run on generated inputs failed: {_first_line(exc)}") from exc
+            raise ArtifactRejectedError(f"the smoke run on generated inputs failed: {first_line(exc)}") from exc
         check_outputs(version.signature, outputs)
 
     def _announce(self, version: ModelVersion) -> None:
@@ -229,11 +229,6 @@ class ArtifactValidator:
                 ),
             )
         self._store.mark_announced(version.tenant_id, version.model, version.version)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:500]
 
 
 def check_torchscript_archive(path: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
 from maas.access import Grants
 from maas.aliases import Aliases
 from maas.api.control_plane import ControlPlane, create_app
@@ -28,6 +30,15 @@ def template_routes(function: str) -> set[tuple[str, str]]:
     }
 
 
+def served_routes(app: APIGatewayHttpResolver) -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in app.get_openapi_schema().paths.items()
+        for method in ("get", "put", "post", "delete", "patch")
+        if getattr(item, method, None) is not None
+    }
+
+
 def test_control_plane_serves_exactly_the_template_routes() -> None:
     store, blobs = InMemoryRegistryStore(), InMemoryBlobStore()
     registry = Registry(store, blobs, artifacts_bucket="b", aliases=store)
@@ -42,13 +53,7 @@ def test_control_plane_serves_exactly_the_template_routes() -> None:
             optimizer=Optimizer(registry, store, blobs, "b", None),
         )
     )
-    served = {
-        (method.upper(), path)
-        for path, item in app.get_openapi_schema().paths.items()
-        for method in ("get", "put", "post", "delete", "patch")
-        if getattr(item, method, None) is not None
-    }
-    assert served == template_routes("ControlPlaneFunction")
+    assert served_routes(app) == template_routes("ControlPlaneFunction")
 
 
 def test_inference_serves_exactly_the_template_routes() -> None:
@@ -62,10 +67,4 @@ def test_jobs_function_serves_exactly_the_template_routes() -> None:
     from maas.jobs.service import EventSources
 
     app = create_jobs_app(jobs=None, sources=EventSources(None))  # type: ignore[arg-type]  # routing table only
-    served = {
-        (method.upper(), path)
-        for path, item in app.get_openapi_schema().paths.items()
-        for method in ("get", "put", "post", "delete", "patch")
-        if getattr(item, method, None) is not None
-    }
-    assert served == template_routes("JobsFunction")
+    assert served_routes(app) == template_routes("JobsFunction")

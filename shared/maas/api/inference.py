@@ -45,15 +45,19 @@ def _principal(event: dict[str, Any]) -> Principal:
 
 
 def _body(event: dict[str, Any]) -> tuple[str | bytes, int | None]:
-    body = event.get("body") or ""
-    raw: str | bytes = body
-    if event.get("isBase64Encoded"):
+    return decode_body(event.get("body"), bool(event.get("isBase64Encoded")), event.get("headers") or {})
+
+
+def decode_body(body: str | None, is_base64: bool, headers: dict[str, str]) -> tuple[str | bytes, int | None]:
+    """An OIP request body as API Gateway hands it over, and its JSON header length when it carries binary."""
+    raw: str | bytes = body or ""
+    if is_base64:
         # pybase64 (SIMD): 10 to 30 times faster than the standard library on tensor-sized bodies
         try:
-            raw = pybase64.b64decode(body, validate=True)
+            raw = pybase64.b64decode(raw, validate=True)
         except ValueError:  # binascii.Error
             raise InvalidRequestError("the body is marked base64 but is not") from None
-    header = (event.get("headers") or {}).get(HEADER_LENGTH)
+    header = headers.get(HEADER_LENGTH)
     if header is None:
         return raw, None
     try:

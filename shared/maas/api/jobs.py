@@ -6,7 +6,6 @@ so the submit routes read the raw body rather than a pydantic model.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,9 +15,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from maas.api.control_plane import ControlPlaneResolver, _principal
+from maas.api.inference import decode_body
 from maas.api.responses import install_error_handlers
-from maas.errors import InvalidRequestError
-from maas.inference.protocol import HEADER_LENGTH
 from maas.jobs.model import EventSource, Job, JobStatus
 from maas.jobs.service import EventSources, JobService
 
@@ -110,29 +108,13 @@ def submitted(job: Job, created: bool) -> Response[SubmittedResponse]:
     )
 
 
-def raw_body(body: str | None, is_base64: bool, headers: dict[str, str]) -> tuple[str | bytes, int | None]:
-    raw: str | bytes = body or ""
-    if is_base64:
-        try:
-            raw = base64.b64decode(raw, validate=True)
-        except ValueError:
-            raise InvalidRequestError("the body is marked base64 but is not") from None
-    header = headers.get(HEADER_LENGTH)
-    if header is None:
-        return raw, None
-    try:
-        return raw, int(header)
-    except ValueError:
-        raise InvalidRequestError("Inference-Header-Content-Length must be an integer") from None
-
-
 def jobs_router(jobs: JobService) -> APIGatewayHttpRouter:
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
     def submit(name: str, version: str | None) -> Response[SubmittedResponse]:
         event = router.current_event
         headers = {k.lower(): v for k, v in (event.headers or {}).items()}
-        body, header_length = raw_body(event.body, bool(event.is_base64_encoded), headers)
+        body, header_length = decode_body(event.body, bool(event.is_base64_encoded), headers)
         job, created = jobs.submit(
             _principal(router), name, version, body, header_length, idempotency_key=headers.get("idempotency-key")
         )

@@ -22,6 +22,7 @@ from maas.errors import (
     NotReadyError,
     PayloadTooLargeError,
     TooManyRequestsError,
+    first_line,
 )
 from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
@@ -255,7 +256,7 @@ class InferenceService:
         try:
             results = session.run(names, feeds)
         except Exception as exc:  # onnxruntime raises untyped errors for inputs it cannot take
-            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            detail = first_line(exc)
             raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         datatypes = {spec.name: spec.datatype for spec in signature.outputs}

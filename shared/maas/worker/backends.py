@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from maas.domain import Framework, Signature
+from maas.errors import first_line
 
 
 class BackendLoadError(RuntimeError):
@@ -78,7 +79,7 @@ def load_onnx(path: str, *, threads: int | None = None, use_cuda: bool | None = 
     try:
         session = onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises untyped errors for unreadable files
-        raise BackendLoadError(f"onnxruntime could not load the model: {_first_line(exc)}") from exc
+        raise BackendLoadError(f"onnxruntime could not load the model: {first_line(exc)}") from exc
     device = "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
     return OnnxBackend(session, read_signature(session), device)
 
@@ -121,7 +122,7 @@ def load_torchscript(path: str, signature: Signature, *, use_cuda: bool | None =
     except Exception as exc:  # torch raises RuntimeError with C++ text for anything that is not TorchScript
         raise BackendLoadError(
             f"not a TorchScript archive (save it with torch.jit.save; torch.save pickles are never loaded): "
-            f"{_first_line(exc)}"
+            f"{first_line(exc)}"
         ) from exc
     module.eval()
     return TorchScriptBackend(module, signature, device)
@@ -133,8 +134,3 @@ def load_backend(path: str, framework: Framework, signature: Signature | None, *
             raise BackendLoadError("a TorchScript version needs its declared signature")
         return load_torchscript(path, signature, **kwargs)
     return load_onnx(path, **kwargs)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from maas.domain import Batching, Model, ModelVersion, VersionStatus, framework_of, utcnow
-from maas.errors import InvalidRequestError, MaasError
+from maas.errors import InvalidRequestError, MaasError, first_line
 from maas.inference.cache import ArtifactIntegrityError, ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
@@ -205,7 +205,7 @@ class JobProcessor:
                 outputs = batcher.submit(feeds).result()
             except Exception as exc:
                 raise JobFailedError(
-                    f"the model could not run on these inputs: {_first_line(exc)}", "MODEL_ERROR"
+                    f"the model could not run on these inputs: {first_line(exc)}", "MODEL_ERROR"
                 ) from exc
             run_ms = (time.perf_counter() - run_started) * 1000
         except InvalidRequestError as invalid:
@@ -338,11 +338,6 @@ def _validation_request(body: str) -> tuple[str, str, str | None] | None:
 def _rows(feeds: dict[str, np.ndarray]) -> int:
     first = next(iter(feeds.values()), None)
     return int(first.shape[0]) if first is not None and first.ndim else 1
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
 
 
 class RetryLaterError(RuntimeError):

@@ -43,7 +43,14 @@ from pydantic import Field, ValidationError
 
 from maas.api.results import error_result
 from maas.domain import Framework, Signature
-from maas.errors import InvalidRequestError, MaasError, NotFoundError, NotReadyError, PayloadTooLargeError
+from maas.errors import (
+    InvalidRequestError,
+    MaasError,
+    NotFoundError,
+    NotReadyError,
+    PayloadTooLargeError,
+    first_line,
+)
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
 from maas.observability import logger
@@ -156,7 +163,7 @@ class ServedModel:
         except BatcherClosedError:
             raise NotReadyError("the worker is stopping", headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
         except Exception as exc:  # the runtimes raise untyped errors for inputs they cannot take
-            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            detail = first_line(exc)
             raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
         binary = request.binary_outputs
         if request.outputs is None:
