@@ -116,12 +116,13 @@ class ArtifactValidator:
             version.signature = None  # a model that failed its smoke run has no signature to serve
         version.finished_at = utcnow()
 
+        # The default alias first: a client that sees READY can call the model by its name at once.
+        self._ensure_default_alias(version)
         if not self._store.finish_version(version):
             logger.info("another delivery finished this version first", extra={"key": key})
             return self._store.get_version(version.tenant_id, version.model, version.version)
         logger.info("version validated", extra={"key": key, "status": version.status})
         self._announce(version)
-        self._ensure_default_alias(version)
         return version
 
     def _ensure_default_alias(self, version: ModelVersion) -> None:
