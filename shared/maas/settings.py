@@ -85,6 +85,7 @@ class WorkerSettings(FunctionSettings):
     model_cache_dir: str = Field(default="/tmp/maas-models", alias="MODEL_CACHE_DIR")  # noqa: S108
     drain_seconds: float = Field(default=25, alias="WORKER_DRAIN_SECONDS", ge=0, le=120)
     max_artifact_bytes: int = Field(default=2 * 1024**3, alias="MAX_ARTIFACT_BYTES", gt=0)
+    inbox_bucket: str | None = Field(default=None, alias="INBOX_BUCKET")  # batch shards of gpu-target models
 
 
 class JobsApiSettings(InferenceSettings):
@@ -94,3 +95,16 @@ class JobsApiSettings(InferenceSettings):
     jobs_bucket: str = Field(alias="JOBS_BUCKET")
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     ingress_dead_letter_queue_url: str | None = Field(default=None, alias="INGRESS_DEAD_LETTER_QUEUE_URL")
+
+
+class BatchFunctionSettings(InferenceSettings):
+    """The batch split and shard functions, and the batch routes of the jobs function."""
+
+    jobs_table: str = Field(alias="JOBS_TABLE")
+    jobs_bucket: str = Field(alias="JOBS_BUCKET")  # the outbox: shards, results, predictions
+    inbox_bucket: str = Field(alias="INBOX_BUCKET")
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME")
+    cpu_shards_queue_url: str | None = Field(default=None, alias="CPU_SHARDS_QUEUE_URL")
+    gpu_jobs_queue_url: str | None = Field(default=None, alias="GPU_JOBS_QUEUE_URL")
+    shard_rows: int = Field(default=1000, alias="BATCH_SHARD_ROWS", ge=1, le=1_000_000)
+    max_input_bytes: int = Field(default=5 * 1024**3, alias="MAX_BATCH_INPUT_BYTES", gt=0)

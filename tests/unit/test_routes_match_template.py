@@ -64,7 +64,9 @@ def test_inference_serves_exactly_the_template_routes() -> None:
 
 def test_jobs_function_serves_exactly_the_template_routes() -> None:
     from maas.api.jobs import create_jobs_app
+    from maas.batch.service import BatchService
     from maas.jobs.service import EventSources
 
-    app = create_jobs_app(jobs=None, sources=EventSources(None))  # type: ignore[arg-type]  # routing table only
+    batches = BatchService.__new__(BatchService)  # routing table only
+    app = create_jobs_app(jobs=None, sources=EventSources(None), batches=batches)  # type: ignore[arg-type]
     assert served_routes(app) == template_routes("JobsFunction")

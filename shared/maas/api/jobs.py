@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from maas.api.control_plane import ControlPlaneResolver, _principal
 from maas.api.inference import decode_body
 from maas.api.responses import install_error_handlers
+from maas.batch.model import BatchFormat, BatchJob, BatchStatus
+from maas.batch.service import BatchService
 from maas.jobs.model import EventSource, Job, JobStatus
 from maas.jobs.service import EventSources, JobService
 
@@ -168,9 +170,101 @@ def event_sources_router(sources: EventSources) -> APIGatewayHttpRouter:
     return router
 
 
-def create_jobs_app(jobs: JobService, sources: EventSources) -> APIGatewayHttpResolver:
+def create_jobs_app(
+    jobs: JobService, sources: EventSources, batches: BatchService | None = None
+) -> APIGatewayHttpResolver:
     app = ControlPlaneResolver(enable_validation=True)
     install_error_handlers(app)
     app.include_router(jobs_router(jobs))
     app.include_router(event_sources_router(sources))
+    if batches is not None:
+        app.include_router(batch_router(batches))
     return app
+
+
+# --- batch jobs ----------------------------------------------------------------------------------------------
+class StartBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=200)
+    version: str | int | None = None
+    format: BatchFormat
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class BatchJobResponse(BaseModel):
+    job_id: str
+    status: BatchStatus
+    model: str
+    version: int | None
+    format: BatchFormat
+    name: str
+    source: str
+    inbox_key: str
+    rows: dict[str, int | None]
+    shards: dict[str, int | None]
+    created_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    downloads: dict[str, str] = {}
+    manifest: dict[str, Any] | None = None
+
+
+class StartedBatchResponse(BaseModel):
+    job_id: str
+    status: BatchStatus
+    upload: dict[str, Any]
+
+
+def batch_response(batches: BatchService, job: BatchJob, *, with_downloads: bool = True) -> BatchJobResponse:
+    return BatchJobResponse(
+        job_id=job.job_id,
+        status=job.status,
+        model=job.model,
+        version=job.version,
+        format=job.format,
+        name=job.name,
+        source=job.source,
+        inbox_key=job.inbox_key,
+        rows={"total": job.total_rows, "done": job.rows_done + job.rows_failed, "failed": job.rows_failed},
+        shards={"total": job.total_shards, "done": job.shards_done},
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        downloads=batches.downloads(job) if with_downloads else {},
+        manifest=job.manifest,
+    )
+
+
+def batch_router(batches: BatchService) -> APIGatewayHttpRouter:
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.post("/v1/batch-jobs", summary="Start a batch job: returns a presigned upload; the upload starts it")
+    def handle_start_batch(body: StartBatchRequest) -> Response[StartedBatchResponse]:
+        version = None if body.version is None else str(body.version)
+        job, upload = batches.start(_principal(router), body.model, version, body.format, body.name)
+        return Response(
+            status_code=201,
+            content_type=content_types.APPLICATION_JSON,
+            body=StartedBatchResponse(
+                job_id=job.job_id,
+                status=job.status,
+                upload={
+                    "url": upload.url,
+                    "method": upload.method,
+                    "headers": upload.headers,
+                    "expires_in": upload.expires_in,
+                },
+            ),
+        )
+
+    @router.get("/v1/batch-jobs/<job_id>", summary="A batch job: status, rows and shards done, downloads when done")
+    def handle_get_batch(job_id: str) -> BatchJobResponse:
+        return batch_response(batches, batches.get(_principal(router), job_id))
+
+    @router.get("/v1/batch-jobs", summary="The tenant's batch jobs, newest first")
+    def handle_list_batches(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        found = batches.list(_principal(router), limit)
+        return {"batch_jobs": [batch_response(batches, j, with_downloads=False).model_dump(mode="json") for j in found]}
+
+    return router

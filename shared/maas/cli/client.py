@@ -267,6 +267,18 @@ class MaasClient:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(interval)
 
+    # --- batch jobs -----------------------------------------------------------------------------------------
+    def start_batch(self, model: str, fmt: str, version: str | None = None, name: str | None = None) -> Any:
+        body: dict[str, Any] = {"model": model, "format": fmt}
+        if version is not None:
+            body["version"] = version
+        if name is not None:
+            body["name"] = name
+        return self.request("POST", "/v1/batch-jobs", body)
+
+    def get_batch(self, job_id: str) -> Any:
+        return self.request("GET", f"/v1/batch-jobs/{job_id}")
+
     def update_model(self, name: str, **changes: Any) -> Any:
         return self.request("PATCH", f"/v1/models/{name}", changes)
 

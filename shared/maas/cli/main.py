@@ -532,6 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", action="append", metavar="NAME=V1,V2,...", help="an input's values, row-major")
     p.set_defaults(func=cmd_infer)
     jobs_commands.add_commands(sub)
+    jobs_commands.add_batch_commands(sub)
     return parser
 
 

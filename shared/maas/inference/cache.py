@@ -134,7 +134,9 @@ def _onnx_session(path: str, version: ModelVersion) -> Any:
     return load_session(path, threads=cpu_count())
 
 
-def model_cache_for(settings: InferenceSettings, blobs: BlobStore) -> ModelCache:
+def model_cache_for(
+    settings: InferenceSettings, blobs: BlobStore, loader: Callable[[str, ModelVersion], Any] | None = None
+) -> ModelCache:
     """The cache a function's settings describe (the inference function and the shadow worker share it)."""
     return ModelCache(
         blobs,
@@ -142,4 +144,5 @@ def model_cache_for(settings: InferenceSettings, blobs: BlobStore) -> ModelCache
         settings.model_cache_dir,
         settings.model_cache_bytes,
         settings.model_disk_cache_bytes,
+        loader=loader,
     )

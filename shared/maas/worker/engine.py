@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from maas.batch.service import BatchService
 from maas.domain import Batching, Model, ModelVersion, VersionStatus, framework_of, utcnow
 from maas.errors import InvalidRequestError, MaasError, first_line
 from maas.inference.cache import ArtifactIntegrityError, ModelCache
@@ -97,6 +98,7 @@ class JobProcessor:
         max_attempts: int = 3,
         clock: Callable[[], float] = time.time,
         validator: ArtifactValidator | None = None,
+        batches: BatchService | None = None,
     ) -> None:
         self.jobs = jobs
         self.registry = registry
@@ -109,6 +111,7 @@ class JobProcessor:
         self.max_attempts = max_attempts
         self.clock = clock
         self.validator = validator
+        self.batches = batches
         self._batchers: dict[tuple[object, ...], DynamicBatcher] = {}
         # READY versions never change but for their status; a model's batching settings may: read at most every 2 s
         self._registry_cache = TtlCache(2)
@@ -117,9 +120,11 @@ class JobProcessor:
 
     # --- one message ----------------------------------------------------------------------------------------
     def handle(self, body: str, on_claim: Callable[[Job], None] | None = None) -> Handled:
-        validation = _validation_request(body)
-        if validation is not None:
-            return self._validate(*validation)
+        kind = _kind(body)
+        if kind == "validate":
+            return self._validate(body)
+        if kind == "shard":
+            return self._shard(body)
         try:
             tenant_id, job_id = parse_job_message(body)
         except (ValueError, TypeError) as exc:
@@ -163,11 +168,24 @@ class JobProcessor:
         self._announce(claimed.model_copy(update=outcome.model_dump(exclude_none=True)))
         return Handled(Action.DONE, job_id)
 
-    def _validate(self, bucket: str, key: str, version_id: str | None) -> Handled:
+    def _validate(self, body: str) -> Handled:
         """A TorchScript version the validate function handed over: load it with torch, READY or FAILED."""
         if self.validator is None:
             return Handled(Action.DEAD, reason="this worker does not validate models")
-        self.validator.handle_upload(bucket, key, version_id)  # conditional on PENDING_UPLOAD: runs once
+        doc = json.loads(body)
+        # conditional on PENDING_UPLOAD: runs once
+        self.validator.handle_upload(str(doc["bucket"]), str(doc["key"]), doc.get("version_id"))
+        return Handled(Action.DONE)
+
+    def _shard(self, body: str) -> Handled:
+        """A batch job's shard for a gpu-target model; counted once, whatever SQS redelivers."""
+        if self.batches is None:
+            return Handled(Action.DEAD, reason="this worker runs no batch shards")
+        try:
+            self.batches.run_shard(body)
+        except Exception:
+            logger.exception("shard failed; it comes back")
+            return Handled(Action.RETRY, delay=2)
         return Handled(Action.DONE)
 
     def _give_up(self, job: Job) -> Handled:
@@ -325,14 +343,16 @@ class JobProcessor:
         self.jobs.mark_job_announced(job.tenant_id, job.job_id)
 
 
-def _validation_request(body: str) -> tuple[str, str, str | None] | None:
+def _kind(body: str) -> str | None:
+    """``validate`` and ``shard`` messages share gpu-jobs with the jobs' ``InferenceJobQueued`` events."""
+    if '"kind"' not in body:
+        return None
     try:
         doc = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(doc, dict) or doc.get("kind") != "validate":
-        return None
-    return str(doc["bucket"]), str(doc["key"]), doc.get("version_id")
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _rows(feeds: dict[str, np.ndarray]) -> int:

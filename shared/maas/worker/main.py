@@ -10,13 +10,17 @@ import os
 import signal
 from typing import Any
 
+from maas.access import AccessPolicy
 from maas.adapters.aws import client
+from maas.adapters.batch import DynamoBatchStore
 from maas.adapters.dynamodb import DynamoRegistryStore
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.jobs import DynamoJobStore
 from maas.adapters.s3 import S3BlobStore
 from maas.aliases import Aliases
+from maas.batch.service import BatchService, BatchSettings
 from maas.inference.cache import ModelCache
+from maas.inference.service import VersionResolver
 from maas.observability import logger
 from maas.settings import WorkerSettings
 from maas.validation import ArtifactValidator, ValidationSettings
@@ -56,8 +60,29 @@ def build_processor(settings: WorkerSettings, name: str) -> tuple[JobProcessor, 
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
         validator=validator,
+        batches=_batches(settings, registry, blobs, events, models),
     )
     return processor, jobs
+
+
+def _batches(
+    settings: WorkerSettings,
+    registry: DynamoRegistryStore,
+    blobs: S3BlobStore,
+    events: EventBridgePublisher,
+    models: ModelCache,
+) -> BatchService | None:
+    if settings.inbox_bucket is None:
+        return None
+    return BatchService(
+        DynamoBatchStore(settings.jobs_table),
+        VersionResolver(registry, 2, aliases=registry),
+        blobs,
+        events,
+        settings=BatchSettings(inbox_bucket=settings.inbox_bucket, outbox_bucket=settings.jobs_bucket),
+        access=AccessPolicy(registry, 0),
+        models=models,
+    )
 
 
 def run() -> int:
