@@ -36,6 +36,8 @@ def test_status_lists_processes_and_urls(platform: Platform) -> None:
         "JobsFunction",
         "IngressFunction",
         "CpuJobsFunction",
+        "BatchSplitFunction",
+        "BatchWorkerFunction",
     }
     (worker,) = state["workers"]  # one GPU worker process by default
     assert pid_alive(worker["pid"])

@@ -72,13 +72,12 @@ def test_uploads_under_models_notify_the_validators_shim_queue(topology: Topolog
     rules = queue["Filter"]["Key"]["FilterRules"]
     assert [(r["Name"].lower(), r["Value"]) for r in rules] == [("prefix", "models/")]
     assert "LambdaFunctionConfigurations" not in config
-    (source,) = [s for s in topology.sources if s.kind == "s3"]
-    assert source.function == "ValidateModelFunction"
+    (source,) = [s for s in topology.sources if s.kind == "s3" and s.function == "ValidateModelFunction"]
     assert source.queue_url.endswith(f"/{STACK}-s3-ValidateModelFunction")
 
 
 def test_an_upload_under_models_lands_in_the_shim_queue(topology: Topology) -> None:
-    (source,) = [s for s in topology.sources if s.kind == "s3"]
+    (source,) = [s for s in topology.sources if s.kind == "s3" and s.function == "ValidateModelFunction"]
     s3, sqs = client("s3"), client("sqs")
 
     s3.put_object(Bucket=BUCKET, Key="elsewhere/x", Body=b"x")
@@ -168,3 +167,37 @@ def test_provisioning_twice_on_the_same_emulator_works(topology: Topology, templ
 
     assert again.names == topology.names
     assert set(again.routes) == set(topology.routes)
+
+
+def test_rules_route_queued_jobs_by_target_and_requests_to_the_ingress(topology: Topology) -> None:
+    events, sqs = client("events"), client("sqs")
+    bus = topology.names["EventBus"]
+    (ingress,) = [s for s in topology.sources if s.kind == "eventbridge"]
+    assert ingress.function == "IngressFunction"
+    gpu = sqs.get_queue_url(QueueName=f"{STACK}-GpuJobsQueue")["QueueUrl"]
+    cpu = sqs.get_queue_url(QueueName=f"{STACK}-CpuJobsQueue")["QueueUrl"]
+
+    def put(source: str, detail_type: str, detail: dict[str, str]) -> None:
+        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": bus}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+
+    put("maas", "InferenceJobQueued", {"job_id": "j-gpu", "target": "gpu"})
+    put("maas", "InferenceJobQueued", {"job_id": "j-cpu", "target": "cpu"})
+    put("orders", "InferenceRequested", {"model": "m"})
+    put("maas.spoof", "InferenceRequested", {"model": "m"})  # the platform's own prefix is never ingress
+
+    def details(url: str) -> list[dict[str, str]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["detail"] for m in messages]
+
+    assert [d["job_id"] for d in details(gpu)] == ["j-gpu"]
+    assert [d["job_id"] for d in details(cpu)] == ["j-cpu"]
+    assert details(ingress.queue_url) == [{"model": "m"}]
+
+
+def test_batch_uploads_notify_the_split_function(topology: Topology) -> None:
+    (source,) = [s for s in topology.sources if s.kind == "s3" and s.function == "BatchSplitFunction"]
+    client("s3").put_object(Bucket=topology.names["InboxBucket"], Key="batch/acme/m/1/x.jsonl", Body=b"{}")
+    messages = client("sqs").receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    keys = [r["s3"]["object"]["key"] for m in messages for r in json.loads(m["Body"]).get("Records", [])]
+    assert [unquote_plus(k) for k in keys] == ["batch/acme/m/1/x.jsonl"]

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -125,3 +126,40 @@ def test_keys_outside_the_layout_are_not_jobs() -> None:
     assert parse_inbox_key("batch/acme/m/x.jsonl") is None
     assert parse_inbox_key("other/acme/m/1/x.jsonl") is None
     assert parse_inbox_key("batch/acme/owner-1.m/production/x.csv") is not None
+
+
+class Doubling:
+    """A backend that doubles its input and refuses a batch holding a 13."""
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = inputs["x"]
+        if (x == 13).any():
+            raise ValueError("thirteen")
+        return {"y": x[:, :2] * 2}
+
+
+def predict(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    from maas.batch.service import BatchService
+
+    service = BatchService.__new__(BatchService)
+    return list(service._predict(Doubling(), VECTOR, iter(rows)))
+
+
+def test_rows_that_fit_run_together_and_keep_their_order() -> None:
+    rows = [{"row": i, "id": f"r{i}", "inputs": {"x": [i, i, i]}} for i in range(5)]
+    assert predict(rows) == [{"row": i, "id": f"r{i}", "outputs": {"y": [2.0 * i, 2.0 * i]}} for i in range(5)]
+
+
+def test_a_row_that_does_not_fit_or_breaks_the_model_fails_alone() -> None:
+    rows = [
+        {"row": 0, "id": "a", "inputs": {"x": [1, 1, 1]}},
+        {"row": 1, "id": "b", "inputs": {"x": [1, 1]}},  # the wrong length
+        {"row": 2, "id": "c", "inputs": {"x": [13, 0, 0]}},  # the model refuses it
+        {"row": 3, "id": "d", "inputs": {"x": [2, 2, 2]}},
+    ]
+    results = predict(rows)
+    assert [r["id"] for r in results] == ["a", "b", "c", "d"]
+    assert results[0]["outputs"] == {"y": [2.0, 2.0]}
+    assert "shape" in str(results[1]["error"])
+    assert "thirteen" in str(results[2]["error"])
+    assert results[3]["outputs"] == {"y": [4.0, 4.0]}

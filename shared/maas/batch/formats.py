@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -330,5 +329,5 @@ def json_line(doc: dict[str, Any]) -> bytes:
 def parse_json_lines(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     for line in _lines(chunks):
         if line.strip():
-            doc: dict[str, Any] = json.loads(line)
+            doc: dict[str, Any] = orjson.loads(line)
             yield doc

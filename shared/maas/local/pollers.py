@@ -5,6 +5,9 @@
   after the shim queue's receive limit (Lambda retries asynchronous invocations twice).
 - ``sqs`` event sources: batches of ``batch_size`` as an SQS event; with ReportBatchItemFailures, the
   reported items stay on the queue and the rest are deleted; a failed invocation leaves the whole batch.
+
+Up to ``concurrency`` deliveries run at once (Lambda scales a queue's consumers out in the same way); a poller
+receives only when one of them is free, so nothing waits in memory while its visibility timeout runs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from maas.local.functions import InvocationError
@@ -22,11 +26,15 @@ WAIT_SECONDS = 1
 
 
 class QueuePoller:
-    def __init__(self, source: QueueSource, sqs: Any, invoke: Callable[[str, Any], Any], region: str) -> None:
+    def __init__(
+        self, source: QueueSource, sqs: Any, invoke: Callable[[str, Any], Any], region: str, concurrency: int = 1
+    ) -> None:
         self.source = source
         self._sqs = sqs
         self._invoke = invoke
         self._region = region
+        self._slots = threading.Semaphore(max(1, concurrency))
+        self._deliveries = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix=f"deliver-{source.function}")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"poller-{source.function}", daemon=True)
 
@@ -38,33 +46,50 @@ class QueuePoller:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+        self._deliveries.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self._slots.acquire(timeout=0.5):
+                continue
             try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self.source.queue_url,
-                    MaxNumberOfMessages=min(10, self.source.batch_size),
-                    WaitTimeSeconds=WAIT_SECONDS,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-            except Exception:
-                if self._stop.is_set():
-                    return
+                self._poll_once()
+            except BaseException:
+                self._slots.release()
+                raise
+
+    def _poll_once(self) -> None:
+        """Receive one batch into the slot ``_run`` took; the slot is free again when its delivery ends."""
+        try:
+            messages = self._sqs.receive_message(
+                QueueUrl=self.source.queue_url,
+                MaxNumberOfMessages=min(10, self.source.batch_size),
+                WaitTimeSeconds=WAIT_SECONDS,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+        except Exception:
+            self._slots.release()
+            if not self._stop.is_set():
                 logger.exception("polling failed", extra={"queue": self.source.queue_url})
                 self._stop.wait(1)
-                continue
-            if not messages:
-                continue
-            try:
-                if self.source.kind == "sqs":
-                    self._deliver_batch(messages)
-                else:
-                    for message in messages:
-                        self._deliver_one(message)
-            except Exception:
-                logger.exception("delivery failed", extra={"queue": self.source.queue_url})
+            return
+        if not messages:
+            self._slots.release()
+            return
+        self._deliveries.submit(self._deliver, messages)
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            if self.source.kind == "sqs":
+                self._deliver_batch(messages)
+            else:
+                for message in messages:
+                    self._deliver_one(message)
+        except Exception:
+            logger.exception("delivery failed", extra={"queue": self.source.queue_url})
+        finally:
+            self._slots.release()
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:

@@ -162,7 +162,7 @@ class LocalRuntime:
         self.gateway.start()
         sqs = self.client("sqs")
         for source in topology.sources:
-            poller = QueuePoller(source, sqs, self.invoke, config.region)
+            poller = QueuePoller(source, sqs, self.invoke, config.region, concurrency=config.max_instances)
             poller.start()
             self.pollers.append(poller)
         if config.gpu_workers > 0:
@@ -212,7 +212,7 @@ class LocalRuntime:
             return
         log = open(self.log_dir / "moto.log", "ab")  # noqa: SIM115 - handed to the child
         self.moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.config.host, "-p", str(self.config.aws_port)],
+            [sys.executable, "-m", "maas.local.emulator", "-H", self.config.host, "-p", str(self.config.aws_port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
