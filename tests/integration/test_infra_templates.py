@@ -27,6 +27,7 @@ MAIN_STACK_OUTPUTS = frozenset(
         "GpuJobsDeadLetterQueueArn",
         "JobsTableName",
         "JobsBucketName",
+        "InboxBucketName",
         "RegistryTableName",
         "ArtifactsBucketName",
         "EventBusName",
