@@ -239,8 +239,11 @@ class Aliases:
             raise PreconditionFailedError(f"alias '{name}' changed while being deleted")
         self._record(principal, "alias.deleted", None, current)
 
-    def ensure_default(self, version: ModelVersion) -> Alias | None:
-        """Point ``production`` at ``version`` if the model has no such alias yet (its first READY version)."""
+    def ensure_default(self, version: ModelVersion, *, announce: bool = True) -> Alias | None:
+        """Point ``production`` at ``version`` if the model has no such alias yet (its first READY version).
+
+        ``announce=False`` leaves ``AliasUpdated`` to ``announce_default`` (after the version's own event).
+        """
         if self._aliases.get_alias(version.tenant_id, version.model, DEFAULT_ALIAS) is not None:
             return None
         alias = Alias(
@@ -254,10 +257,14 @@ class Aliases:
             self._aliases.save_alias(alias, expected_revision=0)
         except PreconditionFailedError:
             return None  # another delivery made it first
-        self._announce(alias, None, "default")
+        if announce:
+            self._announce(alias, None, "default")
         system = Principal(tenant_id=version.tenant_id, key_id="maas-validation", scopes=frozenset())
         self._record(system, "alias.set", alias, None)
         return alias
+
+    def announce_default(self, alias: Alias) -> None:
+        self._announce(alias, None, "default")
 
     def _record(self, principal: Principal, action: str, alias: Alias | None, previous: Alias | None) -> None:
         if self._audit is None:

@@ -116,13 +116,18 @@ class ArtifactValidator:
             version.signature = None  # a model that failed its smoke run has no signature to serve
         version.finished_at = utcnow()
 
-        # The default alias first: a client that sees READY can call the model by its name at once.
-        self._ensure_default_alias(version)
+        # The default alias first: a client that sees READY can call the model by its name at once. Its event
+        # follows the version's, so that subscribers hear of the version before of an alias pointing at it.
+        alias = None
+        if self._aliases is not None and version.status == VersionStatus.READY:
+            alias = self._aliases.ensure_default(version, announce=False)
         if not self._store.finish_version(version):
             logger.info("another delivery finished this version first", extra={"key": key})
             return self._store.get_version(version.tenant_id, version.model, version.version)
         logger.info("version validated", extra={"key": key, "status": version.status})
         self._announce(version)
+        if alias is not None and self._aliases is not None:
+            self._aliases.announce_default(alias)
         return version
 
     def _ensure_default_alias(self, version: ModelVersion) -> None:

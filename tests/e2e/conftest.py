@@ -14,6 +14,7 @@ from maas.local.state import read_env, read_state
 from e2e_helpers import (
     JOB_LEASE_SECONDS,
     MAX_ARTIFACT_BYTES,
+    MAX_BATCH_INPUT_BYTES,
     REGISTRY_CACHE_SECONDS,
     BusTap,
     Platform,
@@ -42,6 +43,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         f"MaxArtifactBytes={MAX_ARTIFACT_BYTES}",
         f"RegistryCacheSeconds={REGISTRY_CACHE_SECONDS}",
         f"JobLeaseSeconds={JOB_LEASE_SECONDS}",
+        f"MaxBatchInputBytes={MAX_BATCH_INPUT_BYTES}",
     )
     assert started.returncode == 0, started.stderr + started.stdout
     env = read_env(state_dir / "local.env")

@@ -17,6 +17,7 @@ import boto3
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
+MAX_BATCH_INPUT_BYTES = 20_000_000
 JOB_LEASE_SECONDS = 4  # a killed worker's job runs again after this
 MAX_ARTIFACT_BYTES = 2_000_000
 REGISTRY_CACHE_SECONDS = 1  # how long the inference function may serve an old alias target
@@ -90,7 +91,11 @@ class BusTap:
             )
             for message in messages:
                 seen.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if messages:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                )
             if until and until(seen):
                 break
         return seen

@@ -22,7 +22,7 @@ import requests
 
 from maas.local.state import read_state
 
-from e2e_helpers import BusTap, Platform, TenantKeys, assert_error, maas_cli, register_bytes
+from e2e_helpers import MAX_BATCH_INPUT_BYTES, BusTap, Platform, TenantKeys, assert_error, maas_cli, register_bytes
 
 FINAL = ("SUCCEEDED", "PARTIAL", "FAILED")
 
@@ -279,3 +279,13 @@ def test_a_gpu_target_batch_runs_on_the_gpu_worker_and_survives_its_kill(
     np.testing.assert_allclose(outputs, session.run(None, {"input": x})[0], atol=1e-4)
     log = "".join(p.read_text() for p in Path(state["logs"]).glob("worker-*.log"))
     assert job_id in log  # the GPU worker ran its shards
+
+
+def test_a_file_over_the_size_limit_fails_and_runs_nothing(platform: Platform, scorer: tuple[str, str, Any]) -> None:
+    _, key, _ = scorer
+    line = json.dumps({"inputs": {"input": [0.5] * 16}}).encode() + b"\n"
+    data = line * (MAX_BATCH_INPUT_BYTES // len(line) + 1)
+    job = wait(platform, key, start(platform, key, "scorer", "jsonl", data))
+    assert job["status"] == "FAILED"
+    assert "over the limit" in job["error"]
+    assert job["shards"]["total"] is None
