@@ -6,7 +6,7 @@
   the same size and writing JSONL predictions (and, for reference, `session.run` alone on the same shards);
 - the split function's peak memory (VmHWM of its process) after N rows, and after 10x N rows (goal: flat).
 
-Usage: .venv/bin/python benchmarks/batch_throughput.py [--rows 100000] [--memory-factor 10]
+Usage: .venv/bin/python benchmarks/batch_throughput.py [--rows 100000] [--memory-factor 10] [--shard-rows 1000]
 Prints a table, then one JSON object of the figures as the last line.
 """
 
@@ -26,7 +26,6 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, free_port, print_json, print_table
 
-SHARD_ROWS = 1000
 GOAL_RATIO = 0.5
 
 
@@ -44,7 +43,7 @@ def write_rows(path: Path, rows: int, seed: int) -> None:
             out.write(b"".join(b'{"inputs":{"input":' + json.dumps(r.tolist()).encode() + b"}}\n" for r in block))
 
 
-def baseline(path: Path, model: Path, out: Path) -> tuple[float, float]:
+def baseline(path: Path, model: Path, out: Path, shard_rows: int) -> tuple[float, float]:
     """(rows/s of read + parse + run + write in one process, rows/s of session.run alone on the same shards)."""
     import onnxruntime
     import orjson
@@ -73,7 +72,7 @@ def baseline(path: Path, model: Path, out: Path) -> tuple[float, float]:
 
         for line in source:
             shard.append(orjson.loads(line)["inputs"]["input"])
-            if len(shard) >= SHARD_ROWS:
+            if len(shard) >= shard_rows:
                 flush()
         if shard:
             flush()
@@ -108,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--memory-factor", type=int, default=10)
+    parser.add_argument("--shard-rows", type=int, default=1000)
     args = parser.parse_args()
 
     from maas.local.state import read_env
@@ -117,7 +117,7 @@ def main() -> None:
     model = export_mlp(work / "mlp.onnx", [16, 32, 4])
     small, large = work / "small.jsonl", work / "large.jsonl"
     write_rows(small, args.rows, 0)
-    base_rps, run_rps = baseline(small, model, work / "baseline.jsonl")
+    base_rps, run_rps = baseline(small, model, work / "baseline.jsonl", args.shard_rows)
 
     state = work / "state"
     maas(
@@ -135,7 +135,7 @@ def main() -> None:
         "--gpu-workers",
         "0",
         "--parameter-overrides",
-        f"BatchShardRows={SHARD_ROWS}",
+        f"BatchShardRows={args.shard_rows}",
     )
     try:
         env = read_env(state / "local.env")
@@ -180,7 +180,7 @@ def main() -> None:
 
     figures = {
         "rows": args.rows,
-        "shard_rows": SHARD_ROWS,
+        "shard_rows": args.shard_rows,
         "e2e_rows_per_s": round(e2e_rps, 1),
         "baseline_pipeline_rows_per_s": round(base_rps, 1),
         "baseline_session_run_rows_per_s": round(run_rps, 1),
