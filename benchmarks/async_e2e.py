@@ -3,9 +3,9 @@
 Starts its own runtime (`maas local up --detach`, free ports, a temporary state folder), registers a small MLP
 twice (gpu target for jobs, cpu target for the synchronous baseline), then:
 - baseline, same run: the same requests as synchronous OIP infers through the same gateway (one round trip);
-- async: N jobs from C clients, each submitting and polling its job until SUCCEEDED.
-Latency is measured by the client (submit sent -> SUCCEEDED seen, so it includes up to one poll interval)
-and by the platform (the job's finished_at - created_at).
+- async: N jobs submitted by C clients; completion seen on the event bus.
+Latency is measured by the client (submit sent -> its InferenceCompleted event read from a queue subscribed to
+the bus: no polling load on the API) and by the platform (the job's finished_at - created_at).
 
 Usage: .venv/bin/python benchmarks/async_e2e.py [--jobs 300] [--clients 16]
 Prints a table, then one JSON object of the figures as the last line.
@@ -14,9 +14,11 @@ Prints a table, then one JSON object of the figures as the last line.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -27,8 +29,6 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, free_port, percentile, print_json, print_table
-
-POLL_SECONDS = 0.05
 
 
 def maas(*args: str) -> None:
@@ -92,42 +92,91 @@ def main() -> None:
             }
             for _ in range(args.jobs)
         ]
-        for body in bodies[:20]:  # warm both paths
-            call("POST", "/v2/models/mlp-cpu/infer", key, json=body)
-            submitted = call("POST", "/v1/models/mlp-gpu/jobs", key, json=body).json()
-            while call("GET", f"/v1/jobs/{submitted['job_id']}", key).json()["status"] != "SUCCEEDED":
-                time.sleep(POLL_SECONDS)
+        import boto3
+
+        aws = {
+            "endpoint_url": env["AWS_ENDPOINT_URL"],
+            "region_name": env["AWS_DEFAULT_REGION"],
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        sqs, events = boto3.client("sqs", **aws), boto3.client("events", **aws)
+        tap = sqs.create_queue(QueueName="bench-tap")["QueueUrl"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus = env["MAAS_RESOURCE_EventBus"]
+        pattern = {"source": ["maas"], "detail-type": ["InferenceCompleted", "InferenceFailed"]}
+        events.put_rule(Name="bench-done", EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="bench-done", EventBusName=bus, Targets=[{"Id": "tap", "Arn": tap_arn}])
+
+        local = threading.local()
+
+        def session() -> requests.Session:
+            if not hasattr(local, "http"):
+                local.http = requests.Session()
+            return local.http  # type: ignore[no-any-return]
+
+        def post(path: str, body: object) -> requests.Response:
+            return session().post(url + path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+        def collect(count: int, done: dict[str, float]) -> None:
+            """Completion times from the bus (no polling load on the API)."""
+            while len(done) < count:
+                messages = sqs.receive_message(QueueUrl=tap, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                    "Messages", []
+                )
+                now = time.perf_counter()
+                for message in messages:
+                    done[json.loads(message["Body"])["detail"]["job_id"]] = now
+                if messages:
+                    sqs.delete_message_batch(
+                        QueueUrl=tap,
+                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                    )
+
+        # warm both paths with the same concurrency as the measurement (instances start as Lambda scales out)
+        with ThreadPoolExecutor(args.clients) as pool:
+            warm = bodies[: args.clients * 3]
+            list(pool.map(lambda b: post("/v2/models/mlp-cpu/infer", b), warm))
+            warm_done: dict[str, float] = {}
+            warm_ids = [post("/v1/models/mlp-gpu/jobs", b).json()["job_id"] for b in warm]
+            collect(len(warm_ids), warm_done)
 
         def sync_one(body: dict[str, object]) -> float:
             started = time.perf_counter()
-            response = call("POST", "/v2/models/mlp-cpu/infer", key, json=body)
+            response = post("/v2/models/mlp-cpu/infer", body)
             assert response.status_code == 200, response.text
             return time.perf_counter() - started
 
-        def async_one(body: dict[str, object]) -> tuple[float, float]:
+        submitted: dict[str, float] = {}
+
+        def submit_one(body: dict[str, object]) -> None:
             started = time.perf_counter()
-            response = call("POST", "/v1/models/mlp-gpu/jobs", key, json=body)
+            response = post("/v1/models/mlp-gpu/jobs", body)
             assert response.status_code == 202, response.text
-            job_id = response.json()["job_id"]
-            while True:
-                job = call("GET", f"/v1/jobs/{job_id}", key).json()
-                if job["status"] == "SUCCEEDED":
-                    break
-                assert job["status"] in ("QUEUED", "RUNNING"), job
-                time.sleep(POLL_SECONDS)
-            client = time.perf_counter() - started
-            server = (
-                datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
-            ).total_seconds()
-            return client, server
+            submitted[response.json()["job_id"]] = started
 
         with ThreadPoolExecutor(args.clients) as pool:
             started = time.perf_counter()
             sync_latencies = list(pool.map(sync_one, bodies))
             sync_seconds = time.perf_counter() - started
+            completed: dict[str, float] = {}
+            collector = threading.Thread(target=collect, args=(args.jobs, completed))
+            collector.start()
             started = time.perf_counter()
-            async_results = list(pool.map(async_one, bodies))
-            async_seconds = time.perf_counter() - started
+            list(pool.map(submit_one, bodies))
+            collector.join(300)
+            async_seconds = max(completed.values()) - started
+        records = [
+            session().get(f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"}, timeout=60).json()
+            for job_id in submitted
+        ]
+        async_results = [
+            (
+                completed[r["job_id"]] - submitted[r["job_id"]],
+                (datetime.fromisoformat(r["finished_at"]) - datetime.fromisoformat(r["created_at"])).total_seconds(),
+            )
+            for r in records
+        ]
     finally:
         maas("local", "down", "--state-dir", str(state))
 
@@ -160,7 +209,7 @@ def main() -> None:
                 figures["sync_p99_ms"],
             ],
             [
-                "async job, client",
+                "async job, submit -> event",
                 figures["async_jobs_per_second"],
                 figures["async_client_p50_ms"],
                 figures["async_client_p99_ms"],
