@@ -323,6 +323,10 @@ class InMemoryBlobStore:
         self.presigned.append(Presign(bucket, key, expires_in, content_type))
         return f"https://{bucket}.s3.fake.test/{key}?X-Expires={expires_in}"
 
+    def put_file(self, bucket: str, key: str, path: str) -> None:
+        with open(path, "rb") as f:
+            self.put(bucket, key, f.read())
+
     def presign_get(self, bucket: str, key: str, *, expires_in: int) -> str:
         return f"https://{bucket}.s3.fake.test/{key}?X-Expires={expires_in}&get"
 

@@ -90,6 +90,9 @@ class BlobStore(Protocol):
 
     def presign_get(self, bucket: str, key: str, *, expires_in: int) -> str: ...
 
+    def put_file(self, bucket: str, key: str, path: str) -> None:
+        """Upload a local file without reading it into memory (multipart for large files)."""
+
     def put(self, bucket: str, key: str, data: bytes) -> str | None:
         """Write an object; returns its version id where the bucket keeps versions."""
 

@@ -34,6 +34,9 @@ class S3BlobStore:
         )
         return url
 
+    def put_file(self, bucket: str, key: str, path: str) -> None:
+        self._s3.upload_file(path, bucket, key)  # the transfer manager: multipart above 8 MB, memory bounded
+
     def put(self, bucket: str, key: str, data: bytes) -> str | None:
         result = self._s3.put_object(Bucket=bucket, Key=key, Body=data)
         version_id: str | None = result.get("VersionId")

@@ -448,7 +448,12 @@ class BatchService:
                     else:
                         writer.write(result["id"], result["outputs"])
             writer.close()
-            data = path.read_bytes()
+            digest = hashlib.sha256()
+            with path.open("rb") as written:
+                for block in iter(lambda: written.read(1024 * 1024), b""):
+                    digest.update(block)
+            # the predictions go up from disk (multipart when large): the assembly's memory stays flat
+            self.blobs.put_file(bucket, f"{prefix}/predictions.{job.format.value}", str(path))
         errors.sort(key=lambda e: int(e["row"]))
         error_lines = b"".join(json_line(e) for e in errors)
         finished = time.time()
@@ -464,11 +469,10 @@ class BatchService:
             "created_at": job.created_at.isoformat(),
             "seconds": round(finished - job.created_at.timestamp(), 3),
             "sha256": {
-                "predictions": hashlib.sha256(data).hexdigest(),
+                "predictions": digest.hexdigest(),
                 "errors": hashlib.sha256(error_lines).hexdigest(),
             },
         }
-        self.blobs.put(bucket, f"{prefix}/predictions.{job.format.value}", data)
         self.blobs.put(bucket, f"{prefix}/errors.jsonl", error_lines)
         self.blobs.put(bucket, f"{prefix}/manifest.json", json.dumps(manifest, indent=2).encode())
         if writer.rows == 0:
