@@ -15,9 +15,7 @@ passes only the Content-Type through, as Triton's SageMaker content type
 ``application/vnd.sagemaker-triton.binary+json;json-header-size=N`` (binary answers to ``/invocations`` use it).
 
 Every infer request goes through one eager ``DynamicBatcher``: concurrent requests share a batch, a lone request
-runs at once on its own thread. The HTTP/1.1 layer is a small keep-alive loop on ``ThreadingHTTPServer``'s
-sockets and threads, not ``BaseHTTPRequestHandler`` (headers through ``email.parser``, a log call per request):
-answering a fixed body on two cores, that handler costs about 250 us of server CPU a request, this loop 75 us.
+runs at once on its own thread. The HTTP/1.1 layer is ``maas.worker.wire``.
 
     python -m maas.worker.http --model-dir /opt/ml/model --port 8080
 """
@@ -27,28 +25,19 @@ from __future__ import annotations
 import argparse
 import re
 import signal
-import socket
-import socketserver
 import threading
-import time
 from collections.abc import Callable
-from email.utils import formatdate
-from http import HTTPStatus
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import orjson
 from pydantic import Field, ValidationError
 
-from maas.api.results import error_result
 from maas.domain import Framework, Signature
 from maas.errors import (
     InvalidRequestError,
-    MaasError,
     NotFoundError,
     NotReadyError,
-    PayloadTooLargeError,
     first_line,
 )
 from maas.inference.checks import check_request
@@ -57,21 +46,16 @@ from maas.observability import logger
 from maas.settings import FunctionSettings
 from maas.worker.backends import Backend, BackendLoadError, load_onnx, load_torchscript
 from maas.worker.batching import BatcherClosedError, BatchStats, DynamicBatcher
+from maas.worker.wire import HttpServer, Response
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 MODEL_VERSION = "1"
 RETRY_AFTER_SECONDS = "1"
-KEEP_ALIVE_SECONDS = 120  # longer than SageMaker's and load balancers' idle timeouts (60 s)
 PLATFORMS = {Framework.ONNX: "onnxruntime_onnx", Framework.TORCHSCRIPT: "pytorch_libtorch"}
 SAGEMAKER_BINARY = b"application/vnd.sagemaker-triton.binary+json"
 
 _JSON = b"application/json"
-_MAX_LINE = 16 * 1024
-_MAX_HEADERS = 100
-_LINGER_SECONDS = 2
 _HEADER_SIZE = re.compile(rb"json-header-size=(\d+)")
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
-_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
 class WorkerHttpSettings(FunctionSettings):
@@ -110,9 +94,6 @@ def load_model_dir(model_dir: str | Path, **options: Any) -> tuple[Backend, Fram
         signature = read_signature_file(directory / "signature.json")
         return load_torchscript(str(directory / "model.pt"), signature, **options), Framework.TORCHSCRIPT
     raise BackendLoadError(f"{directory} holds neither model.onnx nor model.pt")
-
-
-Response = tuple[int, bytes, bytes, list[tuple[str, str]]]  # status, body, content type, extra headers
 
 
 class ServedModel:
@@ -253,201 +234,6 @@ def _header_length(headers: dict[bytes, bytes]) -> int | None:
     return int(raw)
 
 
-# --- HTTP/1.1 ---------------------------------------------------------------------------------------------------
-_date: tuple[int, bytes] = (0, b"")
-
-
-def _http_date() -> bytes:
-    global _date  # noqa: PLW0603 - one cached value per second, rebound atomically
-    now = int(time.time())
-    if now != _date[0]:
-        _date = (now, formatdate(now, usegmt=True).encode())
-    return _date[1]
-
-
-class _Closing(Exception):
-    """The connection cannot carry another request (malformed framing, a body left unread, the client left)."""
-
-
-class _Connection(socketserver.StreamRequestHandler):
-    """One client connection: requests one after another (keep-alive), each answer with its Content-Length."""
-
-    disable_nagle_algorithm = True
-    timeout = KEEP_ALIVE_SECONDS
-    server: _HttpServer
-
-    def handle(self) -> None:
-        try:
-            while self._one_request():
-                pass
-        except (OSError, _Closing):
-            pass
-
-    def _one_request(self) -> bool:
-        line = self.rfile.readline(_MAX_LINE + 1)
-        if line in (b"\r\n", b"\n"):  # a stray empty line between requests is tolerated (RFC 9112 2.2)
-            line = self.rfile.readline(_MAX_LINE + 1)
-        if not line:
-            return False
-        parts = line.split()
-        if len(line) > _MAX_LINE or len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
-            return self._fail(InvalidRequestError("malformed HTTP request line"))
-        method, target, version = parts
-        headers = self._read_headers()
-        keep_alive = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
-        path = target.split(b"?", 1)[0].decode("latin-1")
-        app = self.server.app
-        try:
-            length, chunked = self._framing(headers, app.max_request_bytes)
-        except MaasError as exc:
-            return self._fail(exc)
-        try:
-            if method in (b"GET", b"HEAD"):
-                self._read_body(length, chunked, headers, app.max_request_bytes)
-                response = app.get(path)
-            elif method == b"POST":
-                model = app.infer_model(path)
-                if model is not None:  # its body is on its way: the batcher waits for it rather than run alone
-                    model.batcher.announce()
-                try:
-                    payload = self._read_body(length, chunked, headers, app.max_request_bytes)
-                except BaseException:
-                    if model is not None:
-                        model.batcher.withdraw()
-                    raise
-                response = app.post(path, headers, payload, announced=model is not None)
-            else:
-                self._read_body(length, chunked, headers, app.max_request_bytes)
-                raise NotFoundError(f"no route {method.decode('latin-1')} {path}")
-        except (_Closing, OSError):
-            raise
-        except Exception as exc:  # MaasError: its status; anything else: 500
-            response = self._error(exc)
-        self._send(response, keep_alive=keep_alive, head_only=method == b"HEAD")
-        return keep_alive
-
-    def _read_headers(self) -> dict[bytes, bytes]:
-        headers: dict[bytes, bytes] = {}
-        for _ in range(_MAX_HEADERS):
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if line in (b"\r\n", b"\n"):
-                return headers
-            name, colon, value = line.partition(b":")
-            if not colon or len(line) > _MAX_LINE or not name or name[:1] in b" \t" or name[-1:] in b" \t":
-                self._fail(InvalidRequestError("malformed HTTP header"))
-                raise _Closing
-            key = name.lower()
-            if key in headers and key in (b"content-length", b"transfer-encoding"):
-                self._fail(InvalidRequestError(f"more than one {key.decode()} header"))
-                raise _Closing
-            headers[key] = value.strip()
-        self._fail(InvalidRequestError(f"more than {_MAX_HEADERS} headers"))
-        raise _Closing
-
-    def _framing(self, headers: dict[bytes, bytes], limit: int) -> tuple[int, bool]:
-        encoding = headers.get(b"transfer-encoding")
-        if encoding is not None:
-            if b"content-length" in headers or encoding.lower() != b"chunked":
-                raise InvalidRequestError("only Transfer-Encoding: chunked is supported, and not with Content-Length")
-            return 0, True
-        raw = headers.get(b"content-length", b"0")
-        if not raw.isdigit():
-            raise InvalidRequestError("Content-Length must be a non-negative integer")
-        length = int(raw)
-        if length > limit:
-            raise PayloadTooLargeError(f"the request is {length} bytes; the limit is {limit}")
-        return length, False
-
-    def _read_body(self, length: int, chunked: bool, headers: dict[bytes, bytes], limit: int) -> bytes:
-        if (length or chunked) and headers.get(b"expect", b"").lower() == b"100-continue":
-            self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if chunked:
-            return self._read_chunked(limit)
-        body = self.rfile.read(length) if length else b""
-        if len(body) != length:
-            raise _Closing
-        return body
-
-    def _read_chunked(self, limit: int) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            size_field = self.rfile.readline(_MAX_LINE + 1).split(b";", 1)[0].strip()
-            if not _HEX.fullmatch(size_field):
-                self._fail(InvalidRequestError("malformed chunked body"))
-                raise _Closing
-            size = int(size_field, 16)
-            if size == 0:
-                while self.rfile.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n", b""):  # trailers, ignored
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > limit:
-                self._fail(PayloadTooLargeError(f"the request is over the {limit} byte limit"))
-                raise _Closing
-            chunk = self.rfile.read(size + 2)
-            if len(chunk) != size + 2 or chunk[size:] != b"\r\n":
-                raise _Closing
-            parts.append(chunk[:size])
-
-    def _error(self, exc: Exception) -> Response:
-        result = error_result(exc)  # MaasError -> its status and body; anything else -> 500, logged
-        extra = [(name, value) for name, value in result["headers"].items() if name.lower() != "content-type"]
-        return result["statusCode"], result["body"].encode(), _JSON, extra
-
-    def _fail(self, exc: Exception) -> bool:
-        """Answer an error and close: what follows on the connection cannot be trusted to be a request."""
-        self._send(self._error(exc), keep_alive=False)
-        self._linger()
-        return False
-
-    def _linger(self) -> None:
-        """Read what the client still sends before closing: closing on unread data resets the connection, and
-        the client would lose the answer (HTTP/1.1's "lingering close", as nginx and Apache do)."""
-        try:
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(_LINGER_SECONDS)
-            deadline = time.monotonic() + _LINGER_SECONDS
-            while time.monotonic() < deadline and self.connection.recv(65536):
-                pass
-        except OSError:
-            pass
-
-    def _send(self, response: Response, *, keep_alive: bool, head_only: bool = False) -> None:
-        status, body, content_type, extra = response
-        head = b"HTTP/1.1 %d %s\r\nServer: maas-worker\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n" % (
-            status,
-            _REASONS.get(status, b"Unknown"),
-            _http_date(),
-            content_type,
-            len(body),
-        )
-        for name, value in extra:
-            head += f"{name}: {value}\r\n".encode("latin-1")
-        head += b"\r\n" if keep_alive else b"Connection: close\r\n\r\n"
-        if head_only:
-            self.connection.sendall(head)
-        elif len(body) <= 256 * 1024:
-            self.connection.sendall(head + body)  # one segment for the common small answer
-        else:
-            self.connection.sendall(head)
-            self.connection.sendall(body)
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # listen backlog: a burst of new connections waits instead of being refused
-
-    def __init__(self, address: tuple[str, int], app: WorkerApp) -> None:
-        self.app = app
-        super().__init__(address, _Connection)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind also resolves the host's FQDN, which can wait seconds on DNS for nothing here
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
-
-
 # --- the server -------------------------------------------------------------------------------------------------
 class WorkerServer:
     """The listening server and its model: ``start`` (listen; ``/ping`` is 503), ``load``, then ``stop``."""
@@ -467,7 +253,7 @@ class WorkerServer:
         self.max_batch_size = max_batch_size
         self.max_queue_delay_ms = max_queue_delay_ms
         self.app = WorkerApp(model_name, max_request_bytes)
-        self._httpd = _HttpServer((host, port), self.app)
+        self._httpd = HttpServer((host, port), self.app)
         self._thread: threading.Thread | None = None
 
     @property
