@@ -409,12 +409,24 @@ class InMemoryJobStore:
         return found[:limit]
 
     def claim_job(
-        self, tenant_id: str, job_id: str, *, token: str, worker: str, lease_until: float, now: float
+        self,
+        tenant_id: str,
+        job_id: str,
+        *,
+        token: str,
+        worker: str,
+        lease_until: float,
+        now: float,
+        max_attempts: int = 1_000_000,
     ) -> Job | None:
         with self._lock:
             job = self.jobs.get((tenant_id, job_id))
-            claimable = job is not None and (
-                job.status == JobStatus.QUEUED or (job.status == JobStatus.RUNNING and (job.lease_until or 0) < now)
+            claimable = (
+                job is not None
+                and job.attempts < max_attempts
+                and (
+                    job.status == JobStatus.QUEUED or (job.status == JobStatus.RUNNING and (job.lease_until or 0) < now)
+                )
             )
             if job is None or not claimable:
                 return None

@@ -123,3 +123,17 @@ def test_an_event_source_belongs_to_one_tenant(aws_mock: None) -> None:
     assert not sources.delete_event_source("globex", "orders")
     assert sources.delete_event_source("acme", "orders")
     assert sources.get_event_source("orders") is None
+
+
+def test_a_job_claimed_max_attempts_times_is_not_claimed_again(store: DynamoJobStore) -> None:
+    created, _ = store.create_job(job())
+    now = time.time()
+    for token in ("a", "b"):  # two holders whose leases ran out
+        assert store.claim_job(
+            "acme", created.job_id, token=token, worker="w", lease_until=now - 1, now=now, max_attempts=2
+        )
+    assert (
+        store.claim_job("acme", created.job_id, token="c", worker="w", lease_until=now + 30, now=now, max_attempts=2)
+        is None
+    )
+    assert store.get_job("acme", created.job_id).attempts == 2  # type: ignore[union-attr]

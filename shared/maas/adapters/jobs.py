@@ -176,7 +176,15 @@ class DynamoJobStore:
         return attributes
 
     def claim_job(
-        self, tenant_id: str, job_id: str, *, token: str, worker: str, lease_until: float, now: float
+        self,
+        tenant_id: str,
+        job_id: str,
+        *,
+        token: str,
+        worker: str,
+        lease_until: float,
+        now: float,
+        max_attempts: int = 1_000_000,
     ) -> Job | None:
         from maas.domain import utcnow
 
@@ -188,7 +196,8 @@ class DynamoJobStore:
             ConditionExpression=(
                 Attr("status").eq(JobStatus.QUEUED.value)
                 | (Attr("status").eq(JobStatus.RUNNING.value) & Attr("lease_until").lt(Decimal(str(now))))
-            ),
+            )
+            & Attr("attempts").lt(max_attempts),
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
                 ":running": JobStatus.RUNNING.value,

@@ -23,9 +23,18 @@ class JobStore(Protocol):
         """Newest first."""
 
     def claim_job(
-        self, tenant_id: str, job_id: str, *, token: str, worker: str, lease_until: float, now: float
+        self,
+        tenant_id: str,
+        job_id: str,
+        *,
+        token: str,
+        worker: str,
+        lease_until: float,
+        now: float,
+        max_attempts: int = 1_000_000,
     ) -> Job | None:
-        """QUEUED (or RUNNING with an expired lease) -> RUNNING under ``token``; None when not claimable."""
+        """QUEUED (or RUNNING with an expired lease), claimed fewer than ``max_attempts`` times, -> RUNNING under
+        ``token``; None when not claimable."""
 
     def extend_lease(self, tenant_id: str, job_id: str, token: str, lease_until: float) -> bool: ...
 

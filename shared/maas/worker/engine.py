@@ -129,25 +129,19 @@ class JobProcessor:
             tenant_id, job_id = parse_job_message(body)
         except (ValueError, TypeError) as exc:
             return Handled(Action.DEAD, reason=f"not a job message: {exc}")
-        job = self.jobs.get_job(tenant_id, job_id)
-        if job is None:
-            logger.warning("job unknown or expired; message dropped", extra={"job_id": job_id})
-            return Handled(Action.DONE, job_id)
-        if job.status.is_final:
-            self._announce(job)
-            return Handled(Action.DONE, job_id)
-        now = self.clock()
-        if job.status == JobStatus.RUNNING and (job.lease_until or 0) > now:
-            return Handled(Action.RETRY, job_id, delay=math.ceil(job.lease_until or now) - int(now) + 1)
-        if job.attempts >= self.max_attempts:
-            return self._give_up(job)
-
-        token = uuid.uuid4().hex
+        # Claim first (one conditional write, the common case); read only when the claim is refused.
+        now, token = self.clock(), uuid.uuid4().hex
         claimed = self.jobs.claim_job(
-            tenant_id, job_id, token=token, worker=self.worker_id, lease_until=now + self.lease_seconds, now=now
+            tenant_id,
+            job_id,
+            token=token,
+            worker=self.worker_id,
+            lease_until=now + self.lease_seconds,
+            now=now,
+            max_attempts=self.max_attempts,
         )
-        if claimed is None:  # someone else moved it first: look again later
-            return Handled(Action.RETRY, job_id, delay=1)
+        if claimed is None:
+            return self._not_claimed(tenant_id, job_id, now)
         if on_claim is not None:
             on_claim(claimed)
         try:
@@ -187,6 +181,21 @@ class JobProcessor:
             logger.exception("shard failed; it comes back")
             return Handled(Action.RETRY, delay=2)
         return Handled(Action.DONE)
+
+    def _not_claimed(self, tenant_id: str, job_id: str, now: float) -> Handled:
+        """A duplicate of a finished job, a job held under a live lease, or one that is gone."""
+        job = self.jobs.get_job(tenant_id, job_id)
+        if job is None:
+            logger.warning("job unknown or expired; message dropped", extra={"job_id": job_id})
+            return Handled(Action.DONE, job_id)
+        if job.status.is_final:
+            self._announce(job)  # repairs an event lost between the outcome's write and its announcement
+            return Handled(Action.DONE, job_id)
+        if job.status == JobStatus.RUNNING and (job.lease_until or 0) > now:
+            return Handled(Action.RETRY, job_id, delay=math.ceil(job.lease_until or now) - int(now) + 1)
+        if job.attempts >= self.max_attempts:  # every holder so far stopped before finishing
+            return self._give_up(job)
+        return Handled(Action.RETRY, job_id, delay=1)  # it moved between the claim and the read: look again
 
     def _give_up(self, job: Job) -> Handled:
         reason = (
