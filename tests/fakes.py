@@ -479,11 +479,13 @@ class InMemoryJobStore:
         ]
         return min(len(active), stop_at)
 
-    def mark_job_announced(self, tenant_id: str, job_id: str) -> None:
+    def mark_job_announced(self, tenant_id: str, job_id: str, announced: bool = True) -> bool:
         with self._lock:
             job = self.jobs.get((tenant_id, job_id))
-            if job is not None:
-                job.announced = True
+            if job is None or (announced and job.announced):
+                return False
+            job.announced = announced
+            return True
 
 
 class InMemoryEventSourceStore:
