@@ -21,6 +21,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from maas.adapters.aws import client, dynamodb_table
+from maas.adapters.dynamodb import is_conditional_failure, plain_numbers
 from maas.batch.model import BatchJob, BatchStatus
 from maas.domain import utcnow
 
@@ -34,10 +35,8 @@ def _sk(job_id: str) -> str:
 
 
 def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in (
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    )
+    """A condition that did not hold, in a single write or in a transaction."""
+    return is_conditional_failure(exc) or exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
 
 
 def _dump(job: BatchJob) -> dict[str, Any]:
@@ -47,21 +46,7 @@ def _dump(job: BatchJob) -> dict[str, Any]:
 
 def _load(item: dict[str, Any]) -> BatchJob:
     doc = {k: v for k, v in item.items() if k not in ("PK", "SK", "kind")}
-    for key, value in doc.items():
-        if isinstance(value, Decimal):
-            doc[key] = int(value) if value == value.to_integral_value() and not key.endswith("_since") else float(value)
-    doc["manifest"] = _plain(doc.get("manifest"))
-    return BatchJob.model_validate(doc)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    return BatchJob.model_validate(plain_numbers(doc))
 
 
 class DynamoBatchStore:

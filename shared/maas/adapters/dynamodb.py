@@ -42,14 +42,14 @@ def _version_sk(model: str, version: int) -> str:
     return f"VERSION#{model}#{version:010d}"
 
 
-def _numbers(value: Any) -> Any:
+def plain_numbers(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; free-form documents (audit before/after) want int and float."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, dict):
-        return {k: _numbers(v) for k, v in value.items()}
+        return {k: plain_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_numbers(v) for v in value]
+        return [plain_numbers(v) for v in value]
     return value
 
 
@@ -57,7 +57,7 @@ def _decimal(value: Any) -> Any:
     return Decimal(str(round(value, 6))) if isinstance(value, float) else value
 
 
-def _is_conditional_failure(exc: ClientError) -> bool:
+def is_conditional_failure(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
@@ -73,7 +73,7 @@ class DynamoRegistryStore:
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 raise ConflictError(conflict) from exc
             raise
 
@@ -129,7 +129,7 @@ class DynamoRegistryStore:
                 ExpressionAttributeValues={":when": when.isoformat()},
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -179,7 +179,7 @@ class DynamoRegistryStore:
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 raise NotFoundError(f"model '{name}' not found") from exc
             raise
         return int(result["Attributes"]["version_counter"])
@@ -195,11 +195,11 @@ class DynamoRegistryStore:
 
     def get_version(self, tenant_id: str, model: str, version: int) -> ModelVersion | None:
         item = self._get(_pk(tenant_id), _version_sk(model, version))
-        return ModelVersion.model_validate(_numbers(item)) if item else None
+        return ModelVersion.model_validate(plain_numbers(item)) if item else None
 
     def list_versions(self, tenant_id: str, model: str) -> list[ModelVersion]:
         items = self._query_prefix(_pk(tenant_id), f"VERSION#{model}#")
-        return [ModelVersion.model_validate(_numbers(item)) for item in items]
+        return [ModelVersion.model_validate(plain_numbers(item)) for item in items]
 
     def set_optimization(self, tenant_id: str, model: str, version: int, report: dict[str, Any]) -> None:
         self._table.update_item(
@@ -221,7 +221,7 @@ class DynamoRegistryStore:
                 ConditionExpression=Attr("status").eq(VersionStatus.PENDING_UPLOAD.value),
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -238,7 +238,7 @@ class DynamoRegistryStore:
                 ExpressionAttributeValues={":status": status.value, ":expected": expected.value},
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -267,7 +267,7 @@ class DynamoRegistryStore:
                 **kwargs,
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 raise PreconditionFailedError(
                     f"alias '{alias.name}' changed since revision {expected_revision}"
                 ) from exc
@@ -281,7 +281,7 @@ class DynamoRegistryStore:
                 ExpressionAttributeValues={":expected": expected_revision},
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -311,7 +311,7 @@ class DynamoRegistryStore:
                 ConditionExpression="attribute_exists(PK)",
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -342,7 +342,7 @@ class DynamoRegistryStore:
                     ExpressionAttributeValues={k: _decimal(v) for k, v in values.items()},
                 )
             except ClientError as exc:
-                if _is_conditional_failure(exc):
+                if is_conditional_failure(exc):
                     return False
                 raise
             return True
@@ -401,7 +401,7 @@ class DynamoRegistryStore:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [AuditEntry.model_validate(_numbers(item)) for item in page.get("Items", [])]
+        return [AuditEntry.model_validate(plain_numbers(item)) for item in page.get("Items", [])]
 
     # --- shadow statistics ----------------------------------------------------------------------------------
     def record_shadow_sample(

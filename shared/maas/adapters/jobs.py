@@ -23,6 +23,7 @@ from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from maas.adapters.aws import client, dynamodb_table
+from maas.adapters.dynamodb import is_conditional_failure, plain_numbers
 from maas.errors import ConflictError
 from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus
 
@@ -31,10 +32,6 @@ _BINARY_FIELDS = ("request_body", "result_body")
 
 def _pk(tenant_id: str) -> str:
     return f"T#{tenant_id}"
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def _dump(model: Job | JobOutcome) -> dict[str, Any]:
@@ -51,10 +48,7 @@ def _load(item: dict[str, Any]) -> Job:
     for name in _BINARY_FIELDS:
         if isinstance(doc.get(name), Binary):
             doc[name] = doc[name].value
-    for key, value in doc.items():
-        if isinstance(value, Decimal):
-            doc[key] = int(value) if value == value.to_integral_value() and key != "lease_until" else float(value)
-    return Job.model_validate(doc)
+    return Job.model_validate(plain_numbers(doc))
 
 
 class DynamoJobStore:
@@ -169,7 +163,7 @@ class DynamoJobStore:
         try:
             result = self._table.update_item(Key=self._key(tenant_id, job_id), **kwargs)
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if is_conditional_failure(exc):
                 return None
             raise
         attributes: dict[str, Any] = result.get("Attributes") or {}
