@@ -479,13 +479,11 @@ class InMemoryJobStore:
         ]
         return min(len(active), stop_at)
 
-    def mark_job_announced(self, tenant_id: str, job_id: str, announced: bool = True) -> bool:
+    def mark_job_announced(self, tenant_id: str, job_id: str) -> None:
         with self._lock:
             job = self.jobs.get((tenant_id, job_id))
-            if job is None or (announced and job.announced):
-                return False
-            job.announced = announced
-            return True
+            if job is not None:
+                job.announced = True
 
 
 class InMemoryEventSourceStore:

@@ -267,21 +267,9 @@ class DynamoJobStore:
             is not None
         )
 
-    def mark_job_announced(self, tenant_id: str, job_id: str, announced: bool = True) -> bool:
-        if not announced:
-            self._update(
-                tenant_id, job_id, UpdateExpression="SET announced = :no", ExpressionAttributeValues={":no": False}
-            )
-            return True
-        return (
-            self._update(
-                tenant_id,
-                job_id,
-                UpdateExpression="SET announced = :yes",
-                ConditionExpression=Attr("announced").ne(True),
-                ExpressionAttributeValues={":yes": True},
-            )
-            is not None
+    def mark_job_announced(self, tenant_id: str, job_id: str) -> None:
+        self._update(
+            tenant_id, job_id, UpdateExpression="SET announced = :yes", ExpressionAttributeValues={":yes": True}
         )
 
 

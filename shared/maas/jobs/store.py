@@ -49,8 +49,7 @@ class JobStore(Protocol):
     def cancel_job(self, tenant_id: str, job_id: str) -> bool:
         """QUEUED -> CANCELLED; False when the job has started or finished."""
 
-    def mark_job_announced(self, tenant_id: str, job_id: str, announced: bool = True) -> bool:
-        """Set ``announced``; with True, only if it was not set yet (False when another worker took it first)."""
+    def mark_job_announced(self, tenant_id: str, job_id: str) -> None: ...
 
     def count_active_jobs(self, tenant_id: str, *, model: str | None = None, stop_at: int = 1000) -> int:
         """QUEUED and RUNNING jobs of the tenant (of one model as the tenant names it), counting up to ``stop_at``."""

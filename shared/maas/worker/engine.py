@@ -318,21 +318,9 @@ class JobProcessor:
 
     # --- events ---------------------------------------------------------------------------------------------
     def _announce(self, job: Job) -> None:
-        """Publish the job's outcome once it is written, once: the announcement is claimed by a conditional write
-        first, so two workers (a redelivery after a kill) never both publish; a failed publish gives the claim back
-        for the next delivery. A worker killed between the claim and the publish loses the event (a window of a
-        few milliseconds, against a duplicate event over the whole publish call the other way round)."""
+        """Publish the job's outcome once it is written; marked sent, so a redelivery repairs a lost event."""
         if job.announced or job.status == JobStatus.CANCELLED:
             return
-        if not self.jobs.mark_job_announced(job.tenant_id, job.job_id):
-            return
-        try:
-            self._publish_outcome(job)
-        except Exception:
-            self.jobs.mark_job_announced(job.tenant_id, job.job_id, announced=False)
-            raise
-
-    def _publish_outcome(self, job: Job) -> None:
         if job.status == JobStatus.SUCCEEDED:
             location = f"s3://{self.bucket}/{job.result_key}" if job.result_key else "inline"
             self.events.publish(
@@ -361,6 +349,7 @@ class JobProcessor:
                     run_ms=job.run_ms,
                 ),
             )
+        self.jobs.mark_job_announced(job.tenant_id, job.job_id)
 
 
 def _kind(body: str) -> str | None:
