@@ -350,3 +350,15 @@ def test_max_concurrent_jobs_limits_what_is_queued_or_running(world: World) -> N
     # once one finishes, there is room again
     assert world.processor.handle(world.message(first)).action == Action.DONE
     world.service.submit(ACME, "tiny", None, body(X), None)
+
+
+def test_an_event_that_could_not_be_sent_is_sent_by_the_next_delivery_once(world: World) -> None:
+    job, _ = world.service.submit(ACME, "tiny", None, body(X), None)
+    world.events.failures = 1  # the bus is unreachable just when the outcome is announced
+    with pytest.raises(ConnectionError):
+        world.processor.handle(world.message(job))
+    assert world.service.get(ACME, job.job_id).status == JobStatus.SUCCEEDED
+    assert world.events.of_type("InferenceCompleted") == []
+    for _ in range(2):  # the message comes back, twice
+        assert world.processor.handle(world.message(job)).action == Action.DONE
+    assert [e["job_id"] for e in world.events.of_type("InferenceCompleted")] == [job.job_id]
