@@ -22,7 +22,9 @@ validator = ArtifactValidator(
     store,
     S3BlobStore(),
     events,
-    ValidationSettings(max_artifact_bytes=settings.max_artifact_bytes),
+    ValidationSettings(
+        max_artifact_bytes=settings.max_artifact_bytes, max_model_memory_bytes=settings.max_model_memory_bytes
+    ),
     aliases=Aliases(store, store, events, audit=AuditLog(store)),
     # torch does not fit this function: TorchScript versions are loaded and smoke-run on the GPU workers
     torch_handoff=SqsQueueSender(settings.torchscript_queue_url) if settings.torchscript_queue_url else None,

@@ -163,6 +163,9 @@ class ModelVersion(BaseModel):
     declared_sha256: str | None = None
     sha256: str | None = None
     size_bytes: int | None = None
+    # what loading and a smoke run cost in memory at validation (resident bytes above the runtime itself)
+    memory_bytes: int | None = None
+    bundle: bool = False  # an archive of model.onnx and its data files (a model over protobuf's 2 GB)
     artifact_version_id: str | None = None
     signature: Signature | None = None
     failure_reason: str | None = None
@@ -186,7 +189,7 @@ def framework_of(key: str) -> Framework:
 
 
 def artifact_key(tenant_id: str, model: str, version: int, framework: Framework = Framework.ONNX) -> str:
-    """Where a version's artifact lives in the artifacts bucket (DESIGN §3)."""
+    """Where a version's artifact lives in the artifacts bucket."""
     ext = ARTIFACT_EXTENSIONS[framework]
     return f"models/{tenant_id}/{model}/{version}/model.{ext}"
 

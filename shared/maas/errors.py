@@ -6,6 +6,8 @@ message strings: it catches the class.
 
 from __future__ import annotations
 
+import re
+
 
 class MaasError(Exception):
     """Base of every error the platform reports to a client. 500."""
@@ -85,6 +87,18 @@ class NotReadyError(MaasError):
     code = "NOT_READY"
 
 
+class ModelUnavailableError(MaasError):
+    """The version is READY but this instance cannot load it (its artifact fails its checksum, or it needs more
+    memory than the instance may give one model). 503."""
+
+    status = 503
+    code = "MODEL_UNAVAILABLE"
+
+
+class ModelLoadError(RuntimeError):
+    """A READY version's artifact could not be loaded here; the message is fit for the tenant to read."""
+
+
 class ArtifactRejectedError(Exception):
     """An uploaded artifact failed validation. Not an HTTP error: the version becomes FAILED with the reason."""
 
@@ -100,6 +114,26 @@ class AsyncOnlyError(ConflictError):
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
-    """A third-party error's message for a person: its first line, or its class name when it has none."""
+    """A third-party error's message for a person: its first line (redacted), or its class name when it has none.
+
+    Runtimes echo host paths and tensor values in their errors; a tenant reads these, so both are taken out.
+    """
     text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
+    return redact(text.splitlines()[0])[:limit] if text else type(exc).__name__
+
+
+# Absolute paths under the usual roots (a model's node names, "/fc1/Gemm", are left alone)
+_HOST_PATH = re.compile(
+    r"(?<![\w.])/(?:tmp|var|opt|home|root|proc|etc|dev|usr|mnt|srv|work|sys|run|lib|lib64|bin|sbin|private|Users|data)"
+    r"(?:/[^\s'\"(),;]*)?"
+)
+_LONG_NUMBER = re.compile(r"-?\d{7,}")
+
+
+def redact(text: str) -> str:
+    """A runtime's message with host paths and long numbers (bytes of a tensor read as integers) taken out.
+
+    >>> redact("idx=8319038463520173932 must be within [-3,2] (/tmp/maas-models/x/model.onnx)")
+    'idx=<number> must be within [-3,2] (<path>)'
+    """
+    return _LONG_NUMBER.sub("<number>", _HOST_PATH.sub("<path>", text))

@@ -6,11 +6,14 @@ A missing or malformed variable fails the cold start loudly instead of the first
 from __future__ import annotations
 
 import os
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T", bound="FunctionSettings")
+# How tenant code (TorchScript) runs: "required" refuses it on a host that cannot confine it; "allow-unconfined"
+# runs it there too (in a process of its own, empty environment, memory limit), with a warning at start
+SandboxMode = Literal["required", "allow-unconfined"]
 
 
 class FunctionSettings(BaseModel):
@@ -39,6 +42,7 @@ class ValidatorSettings(FunctionSettings):
     registry_table: str = Field(alias="REGISTRY_TABLE")
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     max_artifact_bytes: int = Field(alias="MAX_ARTIFACT_BYTES", gt=0)
+    max_model_memory_bytes: int = Field(default=1024**3, alias="MAX_MODEL_MEMORY_BYTES", gt=0)
     torchscript_queue_url: str | None = Field(default=None, alias="TORCHSCRIPT_VALIDATION_QUEUE_URL")
 
 
@@ -85,6 +89,8 @@ class WorkerSettings(FunctionSettings):
     model_cache_dir: str = Field(default="/tmp/maas-models", alias="MODEL_CACHE_DIR")  # noqa: S108
     drain_seconds: float = Field(default=25, alias="WORKER_DRAIN_SECONDS", ge=0, le=120)
     max_artifact_bytes: int = Field(default=2 * 1024**3, alias="MAX_ARTIFACT_BYTES", gt=0)
+    max_model_memory_bytes: int = Field(default=1024**3, alias="MAX_MODEL_MEMORY_BYTES", gt=0)
+    tenant_code_sandbox: SandboxMode = Field(default="required", alias="TENANT_CODE_SANDBOX")
     inbox_bucket: str | None = Field(default=None, alias="INBOX_BUCKET")  # batch shards of gpu-target models
 
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_BATCH_INPUT_BYTES = 20_000_000
 JOB_LEASE_SECONDS = 4  # a killed worker's job runs again after this
 MAX_ARTIFACT_BYTES = 2_000_000
+MAX_MODEL_MEMORY_BYTES = 256 * 1024 * 1024  # a memory bomb over it is FAILED with its measured size
 REGISTRY_CACHE_SECONDS = 1  # how long the inference function may serve an old alias target
 
 

@@ -101,7 +101,7 @@ def _torch_save_bytes() -> bytes:
 @pytest.mark.parametrize(
     ("case", "reason_part"),
     [
-        ("corrupt", "onnxruntime could not load"),
+        ("corrupt", "not a well-formed ONNX model"),
         ("sha_mismatch", "sha256 mismatch"),
         ("torch_save", "zip archive"),
         ("pickle", "pickle"),

@@ -306,9 +306,10 @@ def test_disk_cache_is_bounded_and_evicts_the_least_recently_used(store, blobs, 
 
     third = ready_version(store, blobs, "acme", "c", export_mlp(tmp_path / "c.onnx", [16, 8, 4], seed=5).read_bytes())
     folder = tmp_path / "disk"
-    cache = ModelCache(blobs, BUCKET, folder, max_bytes=1, max_disk_bytes=len(mlp_onnx) + 10)
+    cache = ModelCache(blobs, BUCKET, folder, max_bytes=10**9, max_disk_bytes=len(mlp_onnx) + 10)
     cache.session(first)
     cache.session(second)
-    assert [p.name for p in folder.glob("*.onnx")] == [f"{first.sha256}.onnx"]
+    # one directory per tenant and artifact, holding the artifact alone
+    assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.onnx")] == [f"acme/{first.sha256}/model.onnx"]
     cache.session(third)
-    assert [p.name for p in folder.glob("*.onnx")] == [f"{third.sha256}.onnx"]
+    assert [p.relative_to(folder).as_posix() for p in folder.rglob("*.onnx")] == [f"acme/{third.sha256}/model.onnx"]

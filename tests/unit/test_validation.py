@@ -234,12 +234,13 @@ def test_pickles_of_every_binary_protocol_are_refused_by_their_first_bytes(
     assert "pickle" in reason
 
 
-def test_a_truncated_model_fails_with_the_onnxruntime_reason_and_no_local_path(
+def test_a_truncated_model_fails_as_malformed_and_with_no_local_path(
     validator: ArtifactValidator, upload: Upload, publisher: RecordingPublisher, mlp_onnx: bytes, work_dir: Path
 ) -> None:
     reason = reject(validator, upload, mlp_onnx[: len(mlp_onnx) // 2], publisher)
 
-    assert reason.startswith("onnxruntime could not load the model")
+    # the protobuf is read (and found truncated) before any runtime sees it
+    assert reason.startswith("the file is not a well-formed ONNX model")
     assert str(work_dir) not in reason
     assert ".onnx" not in reason.replace("model.onnx", "")
     assert "\n" not in reason
@@ -284,10 +285,18 @@ def test_an_empty_file_fails(validator: ArtifactValidator, upload: Upload, publi
     assert "empty" in reject(validator, upload, b"", publisher)
 
 
-def test_text_that_is_not_a_model_fails_at_load(
+def test_text_that_is_not_a_model_fails_before_it_is_loaded(
     validator: ArtifactValidator, upload: Upload, publisher: RecordingPublisher
 ) -> None:
-    assert "onnxruntime could not load" in reject(validator, upload, b"hello, I am not a model\n" * 10, publisher)
+    reason = reject(validator, upload, b"hello, I am not a model\n" * 10, publisher)
+    assert reason.startswith("the file is not a well-formed ONNX model")
+
+
+def test_a_well_formed_protobuf_that_onnxruntime_refuses_fails_at_load(
+    validator: ArtifactValidator, upload: Upload, publisher: RecordingPublisher
+) -> None:
+    # a ModelProto with only a producer name: readable protobuf, no graph to load
+    assert "onnxruntime could not load" in reject(validator, upload, b"\x12\x04maas", publisher)
 
 
 def test_an_artifact_gone_from_the_bucket_fails(

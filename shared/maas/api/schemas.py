@@ -139,6 +139,8 @@ class VersionResponse(BaseModel):
     status: VersionStatus
     sha256: str | None
     size_bytes: int | None
+    memory_bytes: int | None = None
+    bundle: bool = False
     signature: Signature | None
     failure_reason: str | None = None
     created_at: datetime
@@ -153,6 +155,8 @@ class VersionResponse(BaseModel):
             status=version.status,
             sha256=version.sha256,
             size_bytes=version.size_bytes,
+            memory_bytes=version.memory_bytes,
+            bundle=version.bundle,
             signature=version.signature,
             failure_reason=version.failure_reason,
             created_at=version.created_at,

@@ -219,17 +219,33 @@ class MaasClient:
         progress: bool = False,
         signature: Any = None,
         target: str | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> Any:
-        """Create the model if needed, register a version declaring the file's sha256, upload, and wait."""
+        """Create the model if needed, register a version declaring the file's sha256, upload, and wait.
+
+        An ONNX model that keeps its weights in other files (``model.onnx.data``) has them inlined first, or is
+        bundled with them when over 2 GB (``maas.cli.prepare``); ``notice`` hears what was done.
+        """
+        import tempfile
+
+        from maas.cli.prepare import prepare_onnx
+
         try:
             self.get_model(name)
         except ApiError as error:
             if error.status != 404:
                 raise
             self.create_model(name, framework, target=target)
-        created = self.create_version(name, file_sha256(path), signature)
-        report = progress_bar(f"uploading {path.name}", path.stat().st_size) if progress else None
-        self.upload(created["upload"], path, report)
+        with tempfile.TemporaryDirectory(prefix="maas-upload-") as workdir:
+            upload = path
+            if framework == "onnx":
+                prepared = prepare_onnx(path, Path(workdir))
+                upload = prepared.path
+                if prepared.note and notice is not None:
+                    notice(prepared.note)
+            created = self.create_version(name, file_sha256(upload), signature)
+            report = progress_bar(f"uploading {upload.name}", upload.stat().st_size) if progress else None
+            self.upload(created["upload"], upload, report)
         if not wait:
             return self.get_version(name, created["version"])
         return self.wait_for_version(name, created["version"])

@@ -11,6 +11,7 @@ from typing import Any
 from maas.cli import jobs as jobs_commands
 from maas.cli.client import ApiError, MaasClient
 from maas.cli.local import cmd_local_down, cmd_local_status, cmd_local_up
+from maas.cli.prepare import PrepareError
 
 DEFAULT_STATE_DIR = ".maas"
 
@@ -110,9 +111,20 @@ def cmd_models_register(args: argparse.Namespace) -> int:
     client = _client(args)
     signature = json.loads(Path(args.signature).read_text()) if args.signature else None
     framework = "torchscript" if path.suffix == ".pt" else "onnx"
-    version = client.register(
-        args.name, path, wait=args.wait, progress=True, signature=signature, framework=framework, target=args.target
-    )
+    try:
+        version = client.register(
+            args.name,
+            path,
+            wait=args.wait,
+            progress=True,
+            signature=signature,
+            framework=framework,
+            target=args.target,
+            notice=lambda note: print(f"note: {note}", file=sys.stderr),
+        )
+    except PrepareError as exc:
+        print(f"cannot register {path.name}: {exc}", file=sys.stderr)
+        return 2
     print(f"{args.name} version {version['version']}: {version['status']}")
     if version["status"] == "READY":
         print(f"  sha256  {version['sha256']}  ({version['size_bytes']} bytes)")

@@ -1,14 +1,24 @@
-"""Model cache: artifacts fetched from S3 once, verified by sha256, kept on local disk and as sessions.
+"""Model cache: artifacts fetched from S3 once, kept on local disk per tenant, verified at every load.
 
-Disk: ``<cache_dir>/<sha256>.onnx``, written under a temporary name and renamed only after the digest
-matched, so a partial or tampered download is never used. Memory: onnxruntime sessions in an LRU bounded by
-the artifacts' bytes. A warm request finds its session in memory and touches neither disk nor S3.
+Disk: ``<cache_dir>/<tenant>/<sha256>/model.{onnx,pt,tar}``: one directory per artifact, holding that file
+and nothing else, so that a model's runtime (which resolves an ONNX model's external data beside it) reaches
+no other file. The file is written under a temporary directory, renamed into place only after its digest
+matched, and left read-only. Every load hashes it again against the sha256 recorded at validation, so a file
+changed on disk after download (by anything) is never loaded: it is fetched anew, and refused if S3 disagrees.
+A bundle is unpacked, at every load, into a fresh ``<sha256>.bundle`` directory beside it.
+
+Memory: loaded sessions in an LRU bounded by what each model costs: the memory its validation measured
+(``ModelVersion.memory_bytes``), or its file's size when that is larger or unknown. A session evicted from the
+LRU is closed if it can be (a model host process stops). A warm request finds its session in memory and touches
+neither disk nor S3.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import stat
 import tempfile
 import threading
 from collections import OrderedDict
@@ -18,13 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from maas.domain import ModelVersion, framework_of
+from maas.errors import ModelLoadError, first_line
 from maas.observability import logger
 from maas.ports import BlobStore
 from maas.settings import InferenceSettings
 
 
-class ArtifactIntegrityError(RuntimeError):
-    """The artifact in S3 does not match the sha256 recorded at validation."""
+class ArtifactIntegrityError(ModelLoadError):
+    """The artifact in S3 (or on disk) does not match the sha256 recorded at validation."""
+
+
+class ModelTooLargeError(ModelLoadError):
+    """The model costs more memory than this cache may hold."""
 
 
 @dataclass
@@ -40,6 +55,39 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def memory_cost(version: ModelVersion) -> int:
+    """What a loaded version is taken to cost: its measured memory, or its artifact's size if larger."""
+    return max(version.memory_bytes or 0, version.size_bytes or 0)
+
+
+def artifact_name(version: ModelVersion) -> str:
+    if version.bundle:
+        return "model.tar"
+    return "model.pt" if framework_of(version.artifact_key) == "torchscript" else "model.onnx"
+
+
+def _make_writable(path: Path) -> None:
+    for root, dirs, _ in os.walk(path):
+        os.chmod(root, stat.S_IRWXU)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), stat.S_IRWXU)
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree for a directory this cache left read-only."""
+    if path.exists():
+        _make_writable(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class ModelCache:
     def __init__(
         self,
@@ -50,6 +98,7 @@ class ModelCache:
         max_disk_bytes: int | None = None,
         *,
         loader: Callable[[str, ModelVersion], Any] | None = None,
+        max_bundle_bytes: int = 8 * 1024**3,
     ) -> None:
         """``loader(path, version)`` makes what ``session`` returns; by default an onnxruntime CPU session."""
         self._blobs = blobs
@@ -58,80 +107,161 @@ class ModelCache:
         self._dir.mkdir(parents=True, exist_ok=True)
         self._max_bytes = max_bytes
         self._max_disk_bytes = max_disk_bytes if max_disk_bytes is not None else 2 * max_bytes
+        self._max_bundle_bytes = max_bundle_bytes
         self._sessions: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._disk_lock = threading.Lock()
         self._loader = loader or _onnx_session
         self.loads = 0
         self.downloads = 0
 
+    @staticmethod
+    def _key(version: ModelVersion) -> str:
+        return f"{version.tenant_id}/{version.sha256}"
+
     def session(self, version: ModelVersion) -> Any:
-        """The onnxruntime session for a READY version."""
-        digest = version.sha256
-        if digest is None:
+        """The loaded model (an onnxruntime session, or what the loader makes) for a READY version."""
+        if version.sha256 is None:
             raise ArtifactIntegrityError(f"version {version.version} has no recorded sha256")
+        key = self._key(version)
         with self._lock:
-            entry = self._sessions.get(digest)
+            entry = self._sessions.get(key)
             if entry is not None:
-                self._sessions.move_to_end(digest)
+                self._sessions.move_to_end(key)
                 return entry.session
-        path = self._local_file(version, digest)
-        session = self._loader(str(path), version)
-        size = path.stat().st_size
+        cost = memory_cost(version)
+        if cost > self._max_bytes:
+            raise ModelTooLargeError(
+                f"version {version.version} of '{version.model}' needs {cost} bytes of memory; "
+                f"this instance holds models of up to {self._max_bytes} bytes"
+            )
+        entry_path = self._entry(version)
+        try:
+            session = self._loader(str(entry_path), version)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # the runtimes raise their own untyped errors
+            raise ModelLoadError(f"the model could not be loaded: {first_line(exc)}") from exc
+        evicted: list[Any] = []
         with self._lock:
             self.loads += 1
-            self._sessions[digest] = _Entry(session, size)
-            self._bytes += size
+            previous = self._sessions.pop(key, None)
+            if previous is not None:  # another thread loaded it meanwhile: keep one
+                self._bytes -= previous.size
+                evicted.append(previous.session)
+            self._sessions[key] = _Entry(session, cost)
+            self._bytes += cost
             while self._bytes > self._max_bytes and len(self._sessions) > 1:
-                _, evicted = self._sessions.popitem(last=False)
-                self._bytes -= evicted.size
+                _, old = self._sessions.popitem(last=False)
+                self._bytes -= old.size
+                evicted.append(old.session)
+        for old_session in evicted:
+            _close(old_session)
         return session
-
-    def _make_room(self, incoming: int) -> None:
-        """Delete the least recently used artifacts until ``incoming`` more bytes fit the disk budget."""
-        files = sorted((*self._dir.glob("*.onnx"), *self._dir.glob("*.pt")), key=lambda p: p.stat().st_mtime)
-        used = sum(p.stat().st_size for p in files)
-        for old in files:
-            if used + incoming <= self._max_disk_bytes:
-                break
-            used -= old.stat().st_size
-            old.unlink(missing_ok=True)  # a loaded session keeps its own copy of the model
 
     def cached(self, version: ModelVersion) -> bool:
         with self._lock:
-            return version.sha256 in self._sessions
+            return self._key(version) in self._sessions
 
-    def _local_file(self, version: ModelVersion, digest: str) -> Path:
-        suffix = ".pt" if framework_of(version.artifact_key) == "torchscript" else ".onnx"
-        path = self._dir / f"{digest}{suffix}"
-        if path.exists():
-            os.utime(path)  # recently used: the last to leave the disk
+    def close(self) -> None:
+        with self._lock:
+            sessions = [e.session for e in self._sessions.values()]
+            self._sessions.clear()
+            self._bytes = 0
+        for session in sessions:
+            _close(session)
+
+    # --- disk -----------------------------------------------------------------------------------------------
+    def artifact_dir(self, version: ModelVersion) -> Path:
+        return self._dir / version.tenant_id / str(version.sha256)
+
+    def _entry(self, version: ModelVersion) -> Path:
+        """The verified file to load: the artifact itself, or a bundle's ``model.onnx`` freshly unpacked."""
+        path = self._verified_file(version)
+        if not version.bundle:
             return path
+        from maas.runtime.bundle import ENTRY, BundleError, unpack_bundle
+
+        unpacked = path.parent.with_name(f"{path.parent.name}.bundle")
+        with self._disk_lock:
+            remove_tree(unpacked)
+            try:
+                unpack_bundle(path, unpacked, max_bytes=self._max_bundle_bytes)
+            except BundleError as exc:
+                raise ArtifactIntegrityError(f"the bundle of version {version.version} cannot be unpacked") from exc
+        return unpacked / ENTRY
+
+    def _verified_file(self, version: ModelVersion) -> Path:
+        digest = str(version.sha256)
+        path = self.artifact_dir(version) / artifact_name(version)
+        if path.exists():
+            if file_sha256(path) == digest:
+                os.utime(path.parent)  # recently used: the last to leave the disk
+                return path
+            logger.warning("cached artifact does not match its sha256; fetched again", extra={"sha256": digest})
+            remove_tree(path.parent)
+        self._download(version, path)
+        if file_sha256(path) != digest:  # changed between the download and now
+            remove_tree(path.parent)
+            raise ArtifactIntegrityError(f"artifact of {version.model} version {version.version} changed on disk")
+        return path
+
+    def _download(self, version: ModelVersion, path: Path) -> None:
+        tenant_dir = path.parent.parent
+        tenant_dir.mkdir(parents=True, exist_ok=True)
         self._make_room(version.size_bytes or 0)
-        fd, tmp = tempfile.mkstemp(dir=self._dir, suffix=".part")
+        staging = Path(tempfile.mkdtemp(dir=tenant_dir, prefix=".part-"))
         try:
             hasher = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out:
+            staged = staging / path.name
+            with open(staged, "wb") as out:
                 for chunk in self._blobs.iter_bytes(self._bucket, version.artifact_key, version.artifact_version_id):
                     hasher.update(chunk)
                     out.write(chunk)
-            if hasher.hexdigest() != digest:
+            if hasher.hexdigest() != version.sha256:
                 raise ArtifactIntegrityError(
                     f"artifact of {version.model} version {version.version} does not match its sha256"
                 )
-            os.replace(tmp, path)
+            os.chmod(staged, 0o444)
+            os.chmod(staging, 0o555)  # noqa: S103 - read-only: a model host of another user reads it
+            try:
+                os.rename(staging, path.parent)
+            except OSError:  # another thread or process put it there first; theirs is as good
+                if not path.exists():
+                    raise
+                remove_tree(staging)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            remove_tree(staging)
             raise
         self.downloads += 1
-        logger.info("artifact cached", extra={"sha256": digest, "bytes": path.stat().st_size})
-        return path
+        logger.info("artifact cached", extra={"sha256": version.sha256, "bytes": path.stat().st_size})
+
+    def _make_room(self, incoming: int) -> None:
+        """Delete the least recently used artifacts until ``incoming`` more bytes fit the disk budget."""
+        dirs = [d for d in self._dir.glob("*/*") if d.is_dir() and not d.name.startswith(".")]
+        sizes = {d: sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) for d in dirs}
+        used = sum(sizes.values())
+        for old in sorted(dirs, key=lambda d: d.stat().st_mtime):
+            if used + incoming <= self._max_disk_bytes:
+                break
+            used -= sizes[old]
+            remove_tree(old)  # a loaded session keeps its own copy of the model
+
+
+def _close(session: Any) -> None:
+    close = getattr(session, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:  # a model host that is already gone
+            logger.warning("closing an evicted model failed", exc_info=True)
 
 
 def _onnx_session(path: str, version: ModelVersion) -> Any:
-    from maas.runtime.onnx import load_session
+    from maas.runtime.onnx import session
 
-    return load_session(path, threads=cpu_count())
+    return session(path, threads=cpu_count(), bundle=version.bundle)
 
 
 def model_cache_for(

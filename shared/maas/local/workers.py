@@ -30,6 +30,7 @@ OUTPUT_ENVIRONMENT = {
     "JobLeaseSeconds": "JOB_LEASE_SECONDS",
     "JobMaxAttempts": "JOB_MAX_ATTEMPTS",
     "MaxArtifactBytes": "MAX_ARTIFACT_BYTES",
+    "MaxModelMemoryBytes": "MAX_MODEL_MEMORY_BYTES",
     "InboxBucketName": "INBOX_BUCKET",
 }
 STOP_SECONDS = 35  # the worker drains within 30 s of SIGTERM

@@ -1,4 +1,9 @@
-"""ONNX through onnxruntime: load a session, read its signature, make inputs for a smoke run.
+"""ONNX through onnxruntime: check a file is self-contained, load a session, read its signature, smoke inputs.
+
+Every session in the platform is built by ``session()`` here, from a file in a directory of its own (the
+model cache's per-artifact directory, or validation's private one), after ``check_self_contained`` found no
+tensor that keeps its data in another file. onnxruntime resolves external data relative to the model's
+directory; with neither external references nor other files beside the model, a model reaches nothing.
 
 onnxruntime is imported inside the functions: the control plane and the authorizer import this package
 without paying for it.
@@ -6,59 +11,123 @@ without paying for it.
 
 from __future__ import annotations
 
+import mmap
 import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from maas.datatypes import UnsupportedTypeError, from_onnxruntime, to_numpy
+from maas.datatypes import UnsupportedTypeError, from_onnxruntime
 from maas.domain import Signature, TensorSpec
+from maas.runtime.onnx_proto import OnnxProtoError, scan
+from maas.runtime.smoke import smoke_feeds
 
 if TYPE_CHECKING:
     import onnxruntime
 
 
-def load_session(path: str, *, threads: int | None = None) -> onnxruntime.InferenceSession:
-    """An onnxruntime CPU session sized to this machine (or ``threads``)."""
+class ExternalDataError(ValueError):
+    """The model keeps tensor data in other files (or points a runtime at a file): it is never loaded."""
+
+
+INLINE_FIX = (
+    "save the weights inside the model (onnx.save(model, path, save_as_external_data=False), or "
+    "torch.onnx.export(..., external_data=False)), or register it with `maas models register`, which inlines "
+    "them; a model over 2 GB goes in a bundle (see the README)"
+)
+
+
+def check_self_contained(model: bytes | memoryview | mmap.mmap, *, allowed: Iterable[str] = ()) -> None:
+    """Refuse external data anywhere in the model, but for files named in ``allowed`` (a bundle's members)."""
+    malformed: str | None = None
+    try:
+        external, file_nodes = scan(memoryview(model))  # type: ignore[arg-type]
+    except OnnxProtoError as exc:
+        malformed = str(exc)
+    if malformed is not None:  # raised here, so that no traceback holds a view of a mapped file
+        raise ExternalDataError(f"the file is not a well-formed ONNX model ({malformed})")
+    if file_nodes:
+        raise ExternalDataError(
+            f"node {file_nodes[0].where} is an {file_nodes[0].op_type} node, which reads a file of its own; "
+            "such nodes are never loaded"
+        )
+    members = set(allowed)
+    outside = [t for t in external if t.location is None or t.location not in members]
+    if outside:
+        first = outside[0]
+        raise ExternalDataError(
+            f"the model keeps the data of {len(outside)} tensor(s) in other files (external data; the first is "
+            f"'{first.name[:100]}' at {first.where}); external data is never loaded: {INLINE_FIX}"
+        )
+
+
+def check_file(path: str | Path, *, allowed: Iterable[str] = ()) -> None:
+    """``check_self_contained`` on a file, mapped rather than read."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise ExternalDataError("the file is empty")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            check_self_contained(mapped, allowed=allowed)
+
+
+def session(
+    path: str | Path,
+    *,
+    threads: int | None = None,
+    providers: list[str] | None = None,
+    bundle: bool = False,
+) -> onnxruntime.InferenceSession:
+    """An onnxruntime session for a self-contained model (checked here, whoever checked before).
+
+    ``bundle``: the model is an unpacked bundle's ``model.onnx``; its external data may name the files beside it
+    (its directory holds the bundle's members and nothing else).
+    """
     import onnxruntime
 
+    from maas.runtime.bundle import files_beside
+
+    check_file(path, allowed=files_beside(path) if bundle else ())
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or max(1, os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return onnxruntime.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(
+        str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"]
+    )
 
 
-def _spec(arg: Any) -> TensorSpec:
-    shape = [dim if isinstance(dim, int) and dim >= 0 else -1 for dim in (arg.shape or [])]
+def load_session(path: str | Path, *, threads: int | None = None) -> onnxruntime.InferenceSession:
+    """An onnxruntime CPU session sized to this machine (or ``threads``)."""
+    return session(path, threads=threads)
+
+
+def _spec(name: str, ort_type: str, dims: Iterable[Any] | None) -> TensorSpec:
+    shape = [dim if isinstance(dim, int) and dim >= 0 else -1 for dim in (dims or [])]
     try:
-        datatype = from_onnxruntime(arg.type)
+        datatype = from_onnxruntime(ort_type)
     except UnsupportedTypeError as exc:
-        raise UnsupportedTypeError(f"'{arg.name}': {exc}") from exc
-    return TensorSpec(name=arg.name, datatype=datatype, shape=shape)
+        raise UnsupportedTypeError(f"'{name}': {exc}") from exc
+    return TensorSpec(name=name, datatype=datatype, shape=shape)
 
 
 def read_signature(session: onnxruntime.InferenceSession) -> Signature:
     """Inputs and outputs with OIP v2 datatypes, -1 for symbolic or unknown dimensions."""
     return Signature(
-        inputs=[_spec(arg) for arg in session.get_inputs()],
-        outputs=[_spec(arg) for arg in session.get_outputs()],
+        inputs=[_spec(arg.name, arg.type, arg.shape) for arg in session.get_inputs()],
+        outputs=[_spec(arg.name, arg.type, arg.shape) for arg in session.get_outputs()],
+    )
+
+
+def signature_from_specs(inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> Signature:
+    """The signature a model host reported (``{name, type, shape}`` per tensor, as onnxruntime names types)."""
+    return Signature(
+        inputs=[_spec(str(s["name"]), str(s["type"]), s["shape"]) for s in inputs],
+        outputs=[_spec(str(s["name"]), str(s["type"]), s["shape"]) for s in outputs],
     )
 
 
 def smoke_inputs(signature: Signature, *, seed: int = 0) -> dict[str, np.ndarray]:
     """Small deterministic inputs that fit the signature: free dimensions become 1."""
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {}
-    for spec in signature.inputs:
-        shape = tuple(1 if dim < 0 else dim for dim in spec.shape)
-        dtype = to_numpy(spec.datatype)
-        if spec.datatype == "BYTES":
-            feeds[spec.name] = np.full(shape, "maas", dtype=object)
-        elif spec.datatype == "BOOL":
-            feeds[spec.name] = rng.integers(0, 2, size=shape).astype(np.bool_)
-        elif dtype.kind in "iu":
-            feeds[spec.name] = rng.integers(0, 2, size=shape).astype(dtype)
-        else:
-            feeds[spec.name] = rng.standard_normal(size=shape).astype(dtype)
-    return feeds
+    return smoke_feeds(((s.name, s.datatype, s.shape) for s in signature.inputs), seed=seed)

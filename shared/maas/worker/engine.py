@@ -29,8 +29,8 @@ import numpy as np
 
 from maas.batch.service import BatchService
 from maas.domain import Batching, Model, ModelVersion, VersionStatus, framework_of, utcnow
-from maas.errors import InvalidRequestError, MaasError, first_line
-from maas.inference.cache import ArtifactIntegrityError, ModelCache
+from maas.errors import InvalidRequestError, MaasError, ModelLoadError, first_line
+from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
 from maas.jobs.model import INLINE_RESULT_BYTES, InferenceCompleted, InferenceFailed, Job, JobOutcome, JobStatus
@@ -40,7 +40,7 @@ from maas.memo import TtlCache
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, RegistryStore
 from maas.validation import ArtifactValidator
-from maas.worker.backends import Backend, BackendLoadError, load_backend
+from maas.worker.backends import Backend, SandboxPolicy, load_backend
 from maas.worker.batching import DynamicBatcher
 
 
@@ -76,9 +76,18 @@ def parse_job_message(body: str) -> tuple[str, str]:
     return detail["tenant_id"], str(detail["job_id"])
 
 
-def backend_loader(use_cuda: bool | None = None) -> Callable[[str, ModelVersion], Backend]:
+def backend_loader(
+    use_cuda: bool | None = None, policy: SandboxPolicy | None = None
+) -> Callable[[str, ModelVersion], Backend]:
     def load(path: str, version: ModelVersion) -> Backend:
-        return load_backend(path, framework_of(version.artifact_key), version.signature, use_cuda=use_cuda)
+        return load_backend(
+            path,
+            framework_of(version.artifact_key),
+            version.signature,
+            use_cuda=use_cuda,
+            bundle=version.bundle,
+            policy=policy,
+        )
 
     return load
 
@@ -224,7 +233,7 @@ class JobProcessor:
             feeds = check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
             try:
                 self.models.session(version)  # load before batching: a load error is the artifact's, not the batch's
-            except (BackendLoadError, ArtifactIntegrityError) as exc:
+            except ModelLoadError as exc:
                 raise JobFailedError(f"the model could not be loaded: {exc}", "MODEL_LOAD_FAILED") from exc
             batcher = self._batcher(version, model.batching)
             run_started = time.perf_counter()

@@ -43,8 +43,8 @@ from maas.errors import (
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
 from maas.observability import logger
-from maas.settings import FunctionSettings
-from maas.worker.backends import Backend, BackendLoadError, load_onnx, load_torchscript
+from maas.settings import FunctionSettings, SandboxMode
+from maas.worker.backends import Backend, BackendLoadError, SandboxPolicy, load_onnx, load_torchscript
 from maas.worker.batching import BatcherClosedError, BatchStats, DynamicBatcher
 from maas.worker.wire import HttpServer, Response
 
@@ -66,6 +66,7 @@ class WorkerHttpSettings(FunctionSettings):
     max_batch_size: int = Field(default=32, alias="MAAS_MAX_BATCH_SIZE", ge=1, le=4096)
     max_queue_delay_ms: float = Field(default=5, alias="MAAS_MAX_QUEUE_DELAY_MS", ge=0, le=10_000)
     max_request_bytes: int = Field(default=100 * 1024 * 1024, alias="MAAS_MAX_REQUEST_BYTES", gt=0)
+    tenant_code_sandbox: SandboxMode = Field(default="required", alias="TENANT_CODE_SANDBOX")
 
 
 _SETTINGS = ("model_dir", "port", "max_batch_size", "max_queue_delay_ms", "max_request_bytes")
@@ -81,18 +82,21 @@ def read_signature_file(path: Path) -> Signature:
         raise BackendLoadError(f"{path} is not a signature ({{inputs, outputs}}): {exc.errors()[0]['msg']}") from exc
 
 
-def load_model_dir(model_dir: str | Path, **options: Any) -> tuple[Backend, Framework]:
+def load_model_dir(
+    model_dir: str | Path, *, use_cuda: bool | None = None, policy: SandboxPolicy | None = None
+) -> tuple[Backend, Framework]:
     """The model in ``model_dir``: ``model.onnx``, or ``model.pt`` (TorchScript) with ``signature.json``.
 
     A ``model.pt`` that is not TorchScript (a ``torch.save`` pickle) is refused with ``BackendLoadError``,
-    never unpickled.
+    never unpickled; TorchScript runs in a confined model host that can read only ``model_dir``.
     """
     directory = Path(model_dir)
     if (directory / "model.onnx").is_file():
-        return load_onnx(str(directory / "model.onnx"), **options), Framework.ONNX
+        return load_onnx(str(directory / "model.onnx"), use_cuda=use_cuda), Framework.ONNX
     if (directory / "model.pt").is_file():
         signature = read_signature_file(directory / "signature.json")
-        return load_torchscript(str(directory / "model.pt"), signature, **options), Framework.TORCHSCRIPT
+        backend = load_torchscript(str(directory / "model.pt"), signature, use_cuda=use_cuda, policy=policy)
+        return backend, Framework.TORCHSCRIPT
     raise BackendLoadError(f"{directory} holds neither model.onnx nor model.pt")
 
 
@@ -248,8 +252,10 @@ class WorkerServer:
         max_batch_size: int = 32,
         max_queue_delay_ms: float = 5,
         max_request_bytes: int = 100 * 1024 * 1024,
+        policy: SandboxPolicy | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
+        self.policy = policy
         self.max_batch_size = max_batch_size
         self.max_queue_delay_ms = max_queue_delay_ms
         self.app = WorkerApp(model_name, max_request_bytes)
@@ -276,7 +282,7 @@ class WorkerServer:
 
     def load(self) -> ServedModel:
         """Load and warm the model; ``/ping`` answers 200 from then on. Raises ``BackendLoadError``."""
-        backend, framework = load_model_dir(self.model_dir)
+        backend, framework = load_model_dir(self.model_dir, policy=self.policy)
         model = ServedModel(
             self.app.model_name,
             backend,
@@ -300,6 +306,9 @@ class WorkerServer:
             self._thread = None
         if self.app.model is not None:
             self.app.model.batcher.close()
+            close = getattr(self.app.model.backend, "close", None)
+            if callable(close):
+                close()  # a TorchScript model host stops with the server
         self._httpd.server_close()
 
     def __enter__(self) -> WorkerServer:
@@ -370,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         max_batch_size=settings.max_batch_size,
         max_queue_delay_ms=settings.max_queue_delay_ms,
         max_request_bytes=settings.max_request_bytes,
+        policy=SandboxPolicy(require_confinement=env.tenant_code_sandbox == "required"),
     ).start()
     try:
         model = server.load()

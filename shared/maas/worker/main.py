@@ -22,22 +22,31 @@ from maas.batch.service import BatchService, BatchSettings
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
 from maas.observability import logger
+from maas.sandbox.confine import probe
 from maas.settings import WorkerSettings
 from maas.validation import ArtifactValidator, ValidationSettings
-from maas.worker.backends import cuda_available
+from maas.worker.backends import SandboxPolicy, cuda_available
 from maas.worker.engine import JobProcessor, backend_loader
 from maas.worker.service import SqsWorker, worker_id
+
+
+def sandbox_policy(settings: WorkerSettings) -> SandboxPolicy:
+    return SandboxPolicy(
+        require_confinement=settings.tenant_code_sandbox == "required",
+        memory_bytes=settings.max_model_memory_bytes,
+    )
 
 
 def build_processor(settings: WorkerSettings, name: str) -> tuple[JobProcessor, DynamoJobStore]:
     jobs = DynamoJobStore(settings.jobs_table)
     blobs = S3BlobStore()
+    policy = sandbox_policy(settings)
     models = ModelCache(
         blobs,
         settings.artifacts_bucket,
         settings.model_cache_dir,
         settings.model_cache_bytes,
-        loader=backend_loader(),
+        loader=backend_loader(policy=policy),
     )
     events = EventBridgePublisher(settings.event_bus_name)
     registry = DynamoRegistryStore(settings.registry_table)
@@ -45,9 +54,14 @@ def build_processor(settings: WorkerSettings, name: str) -> tuple[JobProcessor, 
         registry,
         blobs,
         events,
-        ValidationSettings(max_artifact_bytes=settings.max_artifact_bytes),
+        ValidationSettings(
+            max_artifact_bytes=settings.max_artifact_bytes,
+            max_model_memory_bytes=settings.max_model_memory_bytes,
+            require_confinement=policy.require_confinement,
+        ),
         aliases=Aliases(registry, registry, events),
         load_torch=True,
+        use_cuda=True,
     )
     processor = JobProcessor(
         jobs,
@@ -85,6 +99,26 @@ def _batches(
     )
 
 
+def announce_sandbox(settings: WorkerSettings) -> None:
+    """Say at start what this host can do with tenant code, and what the worker will do about it."""
+    support = probe()
+    if support.can_confine:
+        logger.info("tenant code runs confined", extra={"sandbox": support.describe()})
+    elif settings.tenant_code_sandbox == "required":
+        logger.warning(
+            "this host cannot confine tenant code: TorchScript versions are refused (set "
+            "TENANT_CODE_SANDBOX=allow-unconfined to run them in a plain process instead)",
+            extra={"sandbox": support.describe()},
+        )
+    else:
+        logger.warning(
+            "TENANT_CODE_SANDBOX=allow-unconfined on a host that cannot confine tenant code: TorchScript runs in "
+            "a process of its own with an empty environment and a memory limit, but can read and write what "
+            "this worker's user can",
+            extra={"sandbox": support.describe()},
+        )
+
+
 def run() -> int:
     settings = WorkerSettings.from_env()
     if not settings.jobs_queue_url:
@@ -108,6 +142,7 @@ def run() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    announce_sandbox(settings)
     logger.info("worker starting", extra={"worker": name, "cuda": cuda_available()})
     worker.run()
     # Whatever still ran at the drain deadline was handed back; do not wait for its threads at exit.
