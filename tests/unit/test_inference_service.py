@@ -111,6 +111,21 @@ def test_a_tampered_artifact_is_refused_and_not_cached(store, blobs, mlp_onnx, t
     assert not cache.cached(version)
 
 
+def test_a_ready_version_whose_artifact_fails_its_checksum_answers_503_not_a_crash(
+    service: InferenceService, blobs, store
+) -> None:
+    from maas.errors import ModelUnavailableError
+
+    version = store.get_version("acme", "tiny", 1)
+    (blob,) = [b for b in blobs.objects[(BUCKET, version.artifact_key)] if b.version_id == version.artifact_version_id]
+    blob.data = blob.data + b"x"
+    _, body = request_body()
+    with pytest.raises(ModelUnavailableError) as unavailable:
+        service.infer(principal("acme", Scope.INVOKE), "tiny", None, body, None)
+    assert unavailable.value.status == 503
+    assert "sha256" in unavailable.value.message
+
+
 def test_lru_is_bounded_by_bytes(store, blobs, mlp_onnx, tmp_path) -> None:
     from maas.modelkit import export_mlp
 

@@ -43,7 +43,7 @@ from maas.batch.model import (
 )
 from maas.datatypes import to_numpy
 from maas.domain import Principal, Scope, Signature, Target
-from maas.errors import ConflictError, MaasError, NotFoundError, first_line
+from maas.errors import ConflictError, MaasError, ModelLoadError, NotFoundError, first_line
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
 from maas.observability import logger
@@ -325,11 +325,16 @@ class BatchService:
         signature = version.signature
         assert signature is not None
         assert self.models is not None, "a shard worker needs a model cache"
-        backend = self.models.session(version)
         lines = parse_json_lines(
             self.blobs.iter_bytes(self.settings.outbox_bucket, shard_key(job.tenant_id, job.job_id, message.shard))
         )
-        results = list(self._predict(backend, signature, lines))
+        try:
+            backend = self.models.session(version)
+        except ModelLoadError as exc:  # every row fails with the reason; the job still finishes
+            reason = f"the model could not be loaded: {exc}"
+            results = [{"row": line["row"], "id": line["id"], "error": reason} for line in lines]
+        else:
+            results = list(self._predict(backend, signature, lines))
         self.blobs.put(
             self.settings.outbox_bucket,
             result_key(job.tenant_id, job.job_id, message.shard),

@@ -18,6 +18,8 @@ from maas.domain import Model, ModelVersion, Principal, Scope, Target, VersionSt
 from maas.errors import (
     AsyncOnlyError,
     InvalidRequestError,
+    ModelLoadError,
+    ModelUnavailableError,
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
@@ -248,7 +250,13 @@ class InferenceService:
         if signature is None:  # READY versions always carry one
             raise NotFoundError(f"version {resolved.version} of model '{name}' has no signature")
         feeds = check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
-        session = self.cache.session(resolved)
+        try:
+            session = self.cache.session(resolved)
+        except ModelLoadError as exc:
+            raise ModelUnavailableError(
+                f"version {resolved.version} of model '{name}' cannot be served here: {exc}",
+                headers={"Retry-After": "30"},
+            ) from exc
         outputs = request.outputs
         names = [o.name for o in outputs] if outputs is not None else [s.name for s in signature.outputs]
         binary = {o.name: o.binary for o in outputs} if outputs is not None else {}
