@@ -188,7 +188,7 @@ class ModelHost:
                 self._stop()
                 raise ModelHostError(f"the model host stopped ({exc.__class__.__name__})", "crashed") from exc
             header, outputs = self._receive(self.config.run_timeout)
-            self.peak_rss = max(self.peak_rss, int(header.get("peak_rss", 0)))
+            self.peak_rss = max(self.peak_rss, int(header.get("peak_rss", 0)))  # loads and smoke runs report it
             if header.get("op") != "result":
                 raise _error(header, "the model failed")
             return header, outputs
