@@ -82,7 +82,10 @@ class Optimizer:
         if self._blobs.head(self._bucket, target.artifact_key) is not None:
             return  # uploaded by an earlier delivery; validation takes it from there
         with tempfile.TemporaryDirectory() as tmp:
-            src, dst = os.path.join(tmp, "source.onnx"), os.path.join(tmp, "variant.onnx")
+            # each model in a directory of its own: a session reaches no other file
+            src, dst = os.path.join(tmp, "source", "model.onnx"), os.path.join(tmp, "variant", "model.onnx")
+            os.mkdir(os.path.dirname(src))
+            os.mkdir(os.path.dirname(dst))
             with open(src, "wb") as out:
                 for chunk in self._blobs.iter_bytes(self._bucket, source.artifact_key, source.artifact_version_id):
                     out.write(chunk)

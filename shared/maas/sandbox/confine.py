@@ -385,15 +385,23 @@ def confine(
     applied = Confinement(network_namespace=network_namespace)
     support = probe()  # before Landlock: it reads /proc, which Landlock then closes
     applied.memory_limit = limit_resources(memory_bytes=memory_bytes, file_bytes=file_bytes)
+    # Each mechanism on its own: a kernel (or a container's own filter) that refuses one leaves the others, and
+    # the caller decides from ``confined`` whether what took effect is enough.
     abi = support.landlock_abi
-    if abi:
-        landlock(rules, abi)
-        applied.landlock_abi = abi
-    else:
+    if not abi:
         applied.notes.append("no Landlock on this kernel")
-    if support.seccomp:
-        seccomp()
-        applied.seccomp = True
     else:
+        try:
+            landlock(rules, abi)
+            applied.landlock_abi = abi
+        except ConfinementError as exc:
+            applied.notes.append(f"Landlock refused: {exc}")
+    if not support.seccomp:
         applied.notes.append("no seccomp on this kernel")
+    else:
+        try:
+            seccomp()
+            applied.seccomp = True
+        except ConfinementError as exc:
+            applied.notes.append(f"seccomp refused: {exc}")
     return applied
