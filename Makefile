@@ -1,11 +1,23 @@
 # make demo  - set everything up and run the platform's main job on the local runtime
 # make test  - set everything up and run the whole suite
+# make build - `sam build`: the Lambda functions and layers as they are deployed, in .aws-sam/build
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-unit test-integration test-e2e lint format up down bench clean
+# The Lambda runtime's Python (template.yaml: Runtime). The SAM CLI gets its own virtual environment on it,
+# so that its dependencies never meet the project's pins, and its Python builder finds python3.12 first on PATH.
+LAMBDA_PYTHON_VERSION := 3.12
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV  := build/sam-venv
+SAM       := $(SAM_VENV)/bin/sam
+SAM_ENV   := PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
+BUILD_DIR := .aws-sam/build
+# What the Lambda runtime provides (boto3 and its dependencies), for checking the layers' requirements
+LAMBDA_RUNTIME := build/lambda-runtime
+
+.PHONY: install demo test test-unit test-integration test-e2e lint format up down bench clean build sam
 
 install: $(STAMP)
 
@@ -30,7 +42,30 @@ test-integration: install
 test-e2e: install
 	$(PY) -m pytest tests/e2e
 
-lint: install
+sam: $(SAM_VENV)/.installed-stamp
+
+$(SAM_VENV)/.installed-stamp: | $(STAMP)
+	rm -rf $(SAM_VENV)
+	python="$$($(PY) -m maas.deployment.interpreter $(LAMBDA_PYTHON_VERSION))" && "$$python" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+$(LAMBDA_RUNTIME)/.installed-stamp: layers/lambda-runtime.txt | $(SAM_VENV)/.installed-stamp
+	rm -rf $(LAMBDA_RUNTIME)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+		--implementation cp --python-version $(LAMBDA_PYTHON_VERSION) --platform manylinux_2_28_x86_64 \
+		--platform manylinux2014_x86_64 --target $(LAMBDA_RUNTIME)/python -r layers/lambda-runtime.txt
+	@touch $@
+
+# sam build, then every function's unzipped size (the table ends with a JSON line); fails over 230 MB, or
+# when a function's layers lack a package that another one needs.
+build: install sam $(LAMBDA_RUNTIME)/.installed-stamp
+	$(PY) -m maas.deployment.requirements --check
+	$(SAM_ENV) $(SAM) build --parallel
+	$(PY) -m maas.deployment.sizes $(BUILD_DIR) --runtime-dir $(LAMBDA_RUNTIME)/python
+
+lint: install sam
+	$(SAM_ENV) $(SAM) validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared/maas
@@ -53,4 +88,4 @@ bench: install
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf build .maas .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .aws-sam .maas .pytest_cache .mypy_cache .ruff_cache
