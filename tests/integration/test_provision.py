@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -201,3 +202,30 @@ def test_batch_uploads_notify_the_split_function(topology: Topology) -> None:
     messages = client("sqs").receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=10).get("Messages", [])
     keys = [r["s3"]["object"]["key"] for m in messages for r in json.loads(m["Body"]).get("Records", [])]
     assert [unquote_plus(k) for k in keys] == ["batch/acme/m/1/x.jsonl"]
+
+
+def test_functions_get_their_runtime_and_layer_folders_globals_first(topology: Topology) -> None:
+    worker = topology.functions["BatchWorkerFunction"]
+    assert worker.runtime == "python3.12"
+    assert worker.layers == tuple(REPO_ROOT / "layers" / name for name in ("core", "onnxruntime", "batch"))
+    assert topology.functions["AuthorizerFunction"].layers == (REPO_ROOT / "layers" / "core",)
+
+
+def test_a_built_templates_layers_map_to_their_folders(tmp_path: Path) -> None:
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Globals": {"Function": {"Runtime": "python3.12", "Layers": [{"Ref": "CoreLayer"}]}},
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "Fn", "Handler": "app.h", "Layers": [{"Ref": "OrtLayer"}]},
+            },
+            "CoreLayer": {"Type": "AWS::Serverless::LayerVersion", "Properties": {"ContentUri": "CoreLayer"}},
+            "OrtLayer": {"Type": "AWS::Serverless::LayerVersion", "Properties": {"ContentUri": "OrtLayer"}},
+        },
+    }
+    (tmp_path / "template.yaml").write_text(json.dumps(template))
+    loaded = load_template(tmp_path / "template.yaml", "us-east-1")
+    refs = [ref["Ref"] for ref in loaded.resources["Fn"]["Properties"]["Layers"]]
+    # SAM renames layers with a hash; the Globals layer comes first
+    assert [loaded.layer_dirs[ref] for ref in refs] == [tmp_path / "CoreLayer", tmp_path / "OrtLayer"]

@@ -21,8 +21,9 @@ def _runtime_config(args: argparse.Namespace) -> Any:
         if not sep:
             raise SystemExit(f"--parameter-overrides takes Key=Value, not {item!r}")
         parameters[key] = value
+    from_build = Path(args.from_build) if args.from_build else None
     return RuntimeConfig(
-        template=Path(args.template),
+        template=_template_path(args),
         state_dir=Path(args.state_dir),
         host=args.host,
         gateway_port=args.port,
@@ -31,7 +32,15 @@ def _runtime_config(args: argparse.Namespace) -> Any:
         parameters=parameters,
         max_instances=args.max_instances,
         gpu_workers=args.gpu_workers,
+        from_build=from_build,
+        python=args.python,
+        provided=Path(args.lambda_runtime_dir),
     )
+
+
+def _template_path(args: argparse.Namespace) -> Path:
+    """The built template when running from a build (its CodeUri and ContentUri name the built folders)."""
+    return Path(args.from_build) / "template.yaml" if args.from_build else Path(args.template)
 
 
 def _print_status(state: dict[str, Any], state_dir: Path) -> None:
@@ -42,6 +51,10 @@ def _print_status(state: dict[str, Any], state_dir: Path) -> None:
     emulator = state.get("emulator", {})
     pid = f" (moto, pid {emulator['pid']})" if emulator.get("pid") else " (external)"
     print(f"  AWS endpoint    {state.get('aws_endpoint')}{pid}")
+    built = state.get("from_build")
+    if built:
+        pythons = ", ".join(f"{runtime} = {python}" for runtime, python in built["pythons"].items())
+        print(f"  functions from  {built['folder']} ({pythons})")
     for name, pids in state.get("functions", {}).items():
         print(f"  function        {name:28} pids {', '.join(map(str, pids)) or '-'}")
     for poller in state.get("pollers", []):
@@ -67,8 +80,10 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if not Path(args.template).is_file():
-        print(f"no template at {args.template}: run from the project folder or pass --template", file=sys.stderr)
+    template = _template_path(args)
+    if not template.is_file():
+        hint = "run `make build` first" if args.from_build else "run from the project folder or pass --template"
+        print(f"no template at {template}: {hint}", file=sys.stderr)
         return 2
     orphans = state.clean_up_after_dead_runtime(state_dir)
     if orphans:

@@ -285,6 +285,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--parameter-overrides", nargs="*", metavar="KEY=VALUE", help="template parameters")
     up.add_argument("--max-instances", type=int, default=4, help="instances per function at most")
     up.add_argument("--gpu-workers", type=int, default=1, help="GPU worker processes (CUDA when present)")
+    up.add_argument(
+        "--from-build",
+        nargs="?",
+        const=".aws-sam/build",
+        metavar="DIR",
+        help="run each function from its `sam build` code and layers (default DIR: .aws-sam/build)",
+    )
+    up.add_argument("--python", help="with --from-build: the Lambda runtime's Python (default: found)")
+    up.add_argument(
+        "--lambda-runtime-dir",
+        default="build/lambda-runtime/python",
+        help="with --from-build: the boto3 the Lambda runtime provides (make build installs it here)",
+    )
     up.add_argument("--ready-timeout", type=float, default=60, help=argparse.SUPPRESS)
     up.set_defaults(func=cmd_local_up)
     for name, func, text in (("status", cmd_local_status, "what runs"), ("down", cmd_local_down, "stop it all")):

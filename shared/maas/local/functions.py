@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from maas.local.built import BuiltFunctions
 from maas.local.provision import FunctionSpec
 
 
@@ -28,22 +29,25 @@ class InvocationError(RuntimeError):
 
 
 class FunctionInstance:
-    def __init__(self, spec: FunctionSpec, environment: dict[str, str], log_path: Path) -> None:
+    """One function process: on this environment's Python, or, given ``built``, on its built code and layers."""
+
+    def __init__(
+        self, spec: FunctionSpec, environment: dict[str, str], log_path: Path, built: BuiltFunctions | None = None
+    ) -> None:
         self.spec = spec
         parent, child = socket.socketpair()
         self._log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed in stop()
         env = {**environment, **spec.environment}
+        fd = child.fileno()
+        if built is None:
+            command = [sys.executable, "-m", "maas.local.host", str(fd), str(spec.code_dir), spec.handler]
+            command.append(str(spec.timeout))
+        else:
+            command, env = built.command(spec, fd), built.environment(spec, env)
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "maas.local.host",
-                str(child.fileno()),
-                str(spec.code_dir),
-                spec.handler,
-                str(spec.timeout),
-            ],
+            command,
             env=env,
+            cwd=spec.code_dir if built else None,  # Lambda starts a function in its code folder
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -118,8 +122,10 @@ class FunctionPool:
         *,
         max_instances: int = 4,
         on_change: Callable[[], None] | None = None,
+        built: BuiltFunctions | None = None,
     ) -> None:
         self.spec = spec
+        self._built = built
         self._environment = {
             **environment,
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
@@ -142,7 +148,7 @@ class FunctionPool:
             return [i.pid for i in self._all if i.alive]
 
     def _start_instance(self) -> FunctionInstance:
-        instance = FunctionInstance(self.spec, self._environment, self._log_path)
+        instance = FunctionInstance(self.spec, self._environment, self._log_path, self._built)
         try:
             instance.wait_ready(timeout=60)
         except InvocationError:

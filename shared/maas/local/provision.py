@@ -32,6 +32,8 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout: int = 3
     memory: int = 128
+    runtime: str = ""
+    layers: tuple[Path, ...] = ()  # the layers' folders, in the function's order (used when run from a build)
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,12 @@ class Provisioner:
         if code_dir is None:
             raise TemplateError(f"function {logical_id} has no local CodeUri folder")
         variables = self.resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+        layers = []
+        for layer in props.get("Layers", []):
+            ref = layer.get("Ref") if isinstance(layer, dict) else None
+            if ref not in self.template.layer_dirs:
+                raise TemplateError(f"function {logical_id} uses layer {layer}, which is not a folder of the template")
+            layers.append(self.template.layer_dirs[ref])
         return FunctionSpec(
             logical_id=logical_id,
             name=self.resolver.refs[logical_id],
@@ -291,6 +299,8 @@ class Provisioner:
             environment={k: str(v) for k, v in variables.items()},
             timeout=int(props.get("Timeout", 3)),
             memory=int(props.get("MemorySize", 128)),
+            runtime=str(props.get("Runtime", "")),
+            layers=tuple(layers),
         )
 
     def read_routes(self, props: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from maas.local import state
+from maas.local.built import BuiltFunctions, BuiltRuntimeError
 from maas.local.functions import FunctionPool, wait_until
 from maas.local.gateway import Gateway
 from maas.local.pollers import QueuePoller
@@ -53,6 +54,11 @@ class RuntimeConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     max_instances: int = 4
     gpu_workers: int = 1
+    # From a `sam build` folder (the template is its template.yaml): each function runs on its built code and
+    # layers, on the Lambda runtime's Python (``python``, else found), with the runtime's boto3 (``provided``).
+    from_build: Path | None = None
+    python: str | None = None
+    provided: Path = Path("build/lambda-runtime/python")
 
 
 def port_free(host: str, port: int) -> bool:
@@ -85,6 +91,7 @@ class LocalRuntime:
         self.gateway: Gateway | None = None
         self.workers: WorkerSupervisor | None = None
         self.topology: Topology | None = None
+        self.built: BuiltFunctions | None = None
         self.started_at = datetime.now(UTC)
         self.ready_seconds: float | None = None
         self._stopped = threading.Event()
@@ -147,11 +154,22 @@ class LocalRuntime:
 
         resolver = Resolver(config.region, ACCOUNT_ID, config.stack_name, self._parameters(translated.raw))
         self.topology = topology = Provisioner(translated, resolver, self.client).run()
+        if config.from_build is not None:
+            runtimes = {spec.runtime for spec in topology.functions.values()}
+            try:
+                self.built = BuiltFunctions.prepare(runtimes, config.provided, config.python)
+            except BuiltRuntimeError as error:
+                raise RuntimeStartError(str(error)) from error
 
         environment = self.function_environment()
         for logical_id, spec in topology.functions.items():
             self.pools[logical_id] = FunctionPool(
-                spec, environment, self.log_dir, max_instances=config.max_instances, on_change=self._refresh_state
+                spec,
+                environment,
+                self.log_dir,
+                max_instances=config.max_instances,
+                on_change=self._refresh_state,
+                built=self.built,
             )
         with ThreadPoolExecutor(max(1, len(self.pools))) as pool:
             for future in [pool.submit(p.warm) for p in self.pools.values()]:
@@ -258,6 +276,9 @@ class LocalRuntime:
                         for p in self.pollers
                     ],
                     "template": str(self.config.template),
+                    "from_build": (
+                        {"folder": str(self.config.from_build), "pythons": self.built.pythons} if self.built else None
+                    ),
                     "logs": str(self.log_dir),
                 },
             )

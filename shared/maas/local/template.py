@@ -1,7 +1,8 @@
 """Reading template.yaml the way CloudFormation would: SAM translation offline, then intrinsic functions.
 
-The SAM translator needs S3 code locations and a region; local CodeUri folders are rewritten to
-``s3://maas-local-code/<folder>`` for it and remembered, so that each function still runs from its folder.
+The SAM translator needs S3 code locations and a region; local CodeUri (and layer ContentUri) folders are
+rewritten to ``s3://maas-local-code/<folder>`` for it and remembered, so that each function still runs from its
+folder (and, from a ``sam build`` output, on its layers' folders).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Template:
     raw: dict[str, Any]
     translated: dict[str, Any]
     code_dirs: dict[str, Path]
+    # translated AWS::Lambda::LayerVersion logical id (SAM adds a hash to it) -> the layer's folder
+    layer_dirs: dict[str, Path] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -54,18 +57,26 @@ def load_template(path: str | Path, region: str) -> Template:
     raw = yaml_parse(path.read_text())
     prepared = copy.deepcopy(raw)
     code_dirs: dict[str, Path] = {}
+    layer_keys: dict[str, Path] = {}
     for name, resource in prepared.get("Resources", {}).items():
         props = resource.get("Properties", {})
         if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
             code_dirs[name] = (path.parent / props["CodeUri"]).resolve()
             props["CodeUri"] = f"s3://{LOCAL_CODE_BUCKET}/{props['CodeUri']}"
         if resource.get("Type") == "AWS::Serverless::LayerVersion" and isinstance(props.get("ContentUri"), str):
+            layer_keys[props["ContentUri"]] = (path.parent / props["ContentUri"]).resolve()
             props["ContentUri"] = f"s3://{LOCAL_CODE_BUCKET}/{props['ContentUri']}"
     try:
         translated = transform(prepared, {}, _OfflinePolicyLoader())
     except Exception as exc:  # the translator raises its own InvalidDocumentException family
         raise TemplateError(f"SAM translation of {path} failed: {exc}") from exc
-    return Template(path=path, raw=raw, translated=translated, code_dirs=code_dirs)
+    layer_dirs = {
+        name: layer_keys[key]
+        for name, resource in translated.get("Resources", {}).items()
+        if resource["Type"] == "AWS::Lambda::LayerVersion"
+        and (key := resource["Properties"].get("Content", {}).get("S3Key")) in layer_keys
+    }
+    return Template(path=path, raw=raw, translated=translated, code_dirs=code_dirs, layer_dirs=layer_dirs)
 
 
 @dataclass
