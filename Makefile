@@ -1,5 +1,5 @@
 # make demo  - set everything up and run the platform's main job on the local runtime
-# make test  - set everything up and run the whole suite
+# make test  - set everything up, build for AWS, and run the whole suite
 # make build - `sam build`: the Lambda functions and layers as they are deployed, in .aws-sam/build
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,10 +14,11 @@ SAM_VENV  := build/sam-venv
 SAM       := $(SAM_VENV)/bin/sam
 SAM_ENV   := PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0
 BUILD_DIR := .aws-sam/build
-# What the Lambda runtime provides (boto3 and its dependencies), for checking the layers' requirements
+# What the Lambda runtime provides (boto3 and its dependencies): the size report checks the layers against it,
+# `maas local up --from-build` runs the functions on it.
 LAMBDA_RUNTIME := build/lambda-runtime
 
-.PHONY: install demo test test-unit test-integration test-e2e lint format up down bench clean build sam
+.PHONY: install demo test test-unit test-integration test-e2e test-built lint format up down bench clean build sam
 
 install: $(STAMP)
 
@@ -30,8 +31,10 @@ $(STAMP): pyproject.toml
 demo: install
 	$(PY) -m maas.demo
 
-test: install
+# Everything, then the end-to-end tests that cover each function again on what `make build` made.
+test: install build
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-built
 
 test-unit: install
 	$(PY) -m pytest tests/unit
@@ -41,6 +44,10 @@ test-integration: install
 
 test-e2e: install
 	$(PY) -m pytest tests/e2e
+
+# The end-to-end tests marked `built`, on `maas local up --from-build` (run `make build` first).
+test-built: install
+	MAAS_E2E_FROM_BUILD=$(BUILD_DIR) $(PY) -m pytest tests/e2e -m built
 
 sam: $(SAM_VENV)/.installed-stamp
 

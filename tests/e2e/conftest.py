@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,76 @@ from e2e_helpers import (
     still_running,
 )
 
+# Set (to a `sam build` folder) by `make test-built`: every function then runs from its built code and layers
+# on the Lambda runtime's Python, as deployed, instead of from this virtual environment.
+FROM_BUILD = os.environ.get("MAAS_E2E_FROM_BUILD")
+
+# What `make test-built` runs on the built functions (`-m built`): for each function of the template, tests that
+# go through it. A run from a build fails when a function is missing here or a test named here is not found.
+BUILT_COVERAGE = {
+    "AuthorizerFunction": [
+        "test_e2e_auth.py::test_no_key_is_401",
+        "test_e2e_auth.py::test_bearer_and_x_api_key_both_work",
+        "test_e2e_auth.py::test_missing_scope_is_403",
+    ],
+    "ControlPlaneFunction": [
+        "test_e2e_auth.py::test_keys_are_shown_once_and_stored_only_as_hashes",
+        "test_e2e_models.py::test_model_requests_are_validated",
+        "test_e2e_grants.py::test_grant_use_limit_and_revoke",
+    ],
+    "ValidateModelFunction": [
+        "test_e2e_models.py::test_register_validates_and_announces",
+        "test_e2e_models.py::test_bad_artifacts_fail_with_a_reason",
+    ],
+    "InferenceFunction": [
+        "test_e2e_inference.py::test_infer_matches_onnxruntime",
+        "test_e2e_inference.py::test_binary_tensor_extension",
+        "test_e2e_inference.py::test_tritonclient_works_unchanged",
+        "test_e2e_inference.py::test_every_datatype_round_trips_in_json_and_binary",
+        "test_e2e_quotas.py::test_tenant_quota_throttles_a_burst_and_recovers",
+    ],
+    "ShadowFunction": ["test_e2e_aliases.py::test_shadow_never_alters_responses_and_reports_agreement"],
+    "OptimizeFunction": ["test_e2e_aliases.py::test_optimize_builds_a_quantized_version_to_canary"],
+    "JobsFunction": [
+        "test_e2e_jobs.py::test_prefer_respond_async_on_the_v2_route_queues_a_job",
+        "test_e2e_jobs.py::test_idempotency_key_returns_the_same_job_and_refuses_another_body",
+        "test_e2e_jobs.py::test_large_requests_and_results_go_through_the_jobs_bucket",
+    ],
+    "IngressFunction": [
+        "test_e2e_jobs.py::test_events_from_unregistered_sources_or_with_bad_detail_land_in_the_dead_letter_queue",
+        "test_e2e_jobs.py::test_an_event_whose_inputs_do_not_fit_the_model_fails_at_once",
+    ],
+    "CpuJobsFunction": ["test_e2e_jobs.py::test_a_cpu_target_model_runs_its_jobs_in_the_cpu_jobs_function"],
+    "BatchSplitFunction": [
+        "test_e2e_batch.py::test_columns_that_do_not_fit_fail_the_job_with_the_reason",
+        "test_e2e_batch.py::test_a_direct_inbox_write_starts_a_job",
+    ],
+    "BatchWorkerFunction": [
+        "test_e2e_batch.py::test_jsonl_in_order_with_ids_and_a_malformed_line_in_errors",
+        "test_e2e_batch.py::test_csv_with_an_id_column_and_feature_columns",
+        "test_e2e_batch.py::test_parquet_with_a_list_column_per_input",
+    ],
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    listed = {test for tests in BUILT_COVERAGE.values() for test in tests}
+    found = set()
+    for item in items:
+        name = item.nodeid.split("[")[0].rsplit("/", 1)[-1]
+        if name in listed:
+            item.add_marker(pytest.mark.built)
+            found.add(name)
+    if not FROM_BUILD:
+        return
+    from maas.deployment.artifacts import read_build
+
+    uncovered = {f.logical_id for f in read_build(Path(FROM_BUILD))} - set(BUILT_COVERAGE)
+    if uncovered:
+        raise pytest.UsageError(f"no end-to-end test of {', '.join(sorted(uncovered))} in BUILT_COVERAGE")
+    if any("tests/e2e" in str(arg).rstrip("/") for arg in config.args) and listed - found:
+        raise pytest.UsageError(f"BUILT_COVERAGE names tests that do not exist: {', '.join(sorted(listed - found))}")
+
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
@@ -34,6 +105,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         "local",
         "up",
         "--detach",
+        *(["--from-build", FROM_BUILD] if FROM_BUILD else []),
         "--state-dir",
         str(state_dir),
         "--port",
@@ -51,6 +123,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     env = read_env(state_dir / "local.env")
     state = read_state(state_dir)
     assert state is not None
+    assert bool(state["from_build"]) == bool(FROM_BUILD)
     yield Platform(env["MAAS_URL"], env["MAAS_API_KEY"], env, state_dir)
 
     current = read_state(state_dir) or state  # GPU workers restarted by tests have new pids
