@@ -12,15 +12,8 @@ from typing import Any, BinaryIO
 
 import requests
 
+from maas.cli.errors import ApiError
 from maas.local.state import ENV_FILE, read_env
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def find_local_env(start: Path | None = None) -> Path | None:

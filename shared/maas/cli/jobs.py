@@ -6,12 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from maas.cli.client import MaasClient
+if TYPE_CHECKING:  # the client imports requests, which the worker image (`maas worker ...`) does not install
+    from maas.cli.client import MaasClient
 
 
 def _client(args: argparse.Namespace) -> MaasClient:
+    from maas.cli.client import MaasClient
+
     return MaasClient(args.url, args.api_key)
 
 

@@ -6,12 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maas.cli import jobs as jobs_commands
-from maas.cli.client import ApiError, MaasClient
+from maas.cli.errors import ApiError
 from maas.cli.local import cmd_local_down, cmd_local_status, cmd_local_up
 from maas.cli.prepare import PrepareError
+
+if TYPE_CHECKING:  # the client imports requests, which the worker image (`maas worker ...`) does not install
+    from maas.cli.client import MaasClient
 
 DEFAULT_STATE_DIR = ".maas"
 
@@ -36,6 +39,8 @@ def print_signature(version: dict[str, Any]) -> None:
 
 # --- API commands ---------------------------------------------------------------------------------------------
 def _client(args: argparse.Namespace) -> MaasClient:
+    from maas.cli.client import MaasClient
+
     return MaasClient(args.url, args.api_key)
 
 
