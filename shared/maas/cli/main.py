@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maas.cli import deploy as deploy_commands
 from maas.cli import jobs as jobs_commands
 from maas.cli.errors import ApiError
 from maas.cli.local import cmd_local_down, cmd_local_status, cmd_local_up
@@ -410,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_infer)
     jobs_commands.add_commands(sub)
     jobs_commands.add_batch_commands(sub)
+    deploy_commands.add_commands(sub)
     return parser
 
 
