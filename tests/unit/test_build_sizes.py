@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maas.deployment.artifacts import BuildError, folder_bytes, read_build
+from maas.deployment.artifacts import BuildError, folder_bytes, read_build, stale_sources
 from maas.deployment.sizes import MB, main, measure
 
 
@@ -122,3 +122,19 @@ def test_a_layer_holding_what_the_runtime_provides_is_reported(tmp_path: Path, r
     dist(folder / "CoreLayer", "botocore", "1.44.8")
     problems = measure(read_build(folder), runtime, limit_mb=230)["functions"]["Api"]["problems"]
     assert problems == ["botocore is in CoreLayer, but the Lambda runtime provides it"]
+
+
+def test_sources_changed_since_the_build_are_named(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "template.yaml").write_text("{}")
+    (tmp_path / "shared" / "maas").mkdir(parents=True)
+    (tmp_path / "shared" / "maas" / "registry.py").write_text("")
+    (tmp_path / "functions" / "inference").mkdir(parents=True)
+    (tmp_path / "functions" / "inference" / "app.py").write_text("")
+    folder = build(tmp_path / ".aws-sam" / "build", {"Api": []})
+    for path in [tmp_path / "template.yaml", *tmp_path.glob("*/**/*.py")]:
+        os.utime(path, (1_000_000, 1_000_000))  # older than the build
+    assert stale_sources(folder) == []
+    os.utime(tmp_path / "shared" / "maas" / "registry.py")  # edited now
+    assert stale_sources(folder) == [tmp_path / "shared" / "maas" / "registry.py"]

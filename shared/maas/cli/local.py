@@ -85,6 +85,16 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         hint = "run `make build` first" if args.from_build else "run from the project folder or pass --template"
         print(f"no template at {template}: {hint}", file=sys.stderr)
         return 2
+    if args.from_build:
+        from maas.deployment.artifacts import stale_sources
+
+        stale = stale_sources(Path(args.from_build))
+        if stale:
+            print(
+                f"warning: {len(stale)} source files changed since the build (such as {stale[0]}): "
+                "run `make build` to test what would be deployed",
+                file=sys.stderr,
+            )
     orphans = state.clean_up_after_dead_runtime(state_dir)
     if orphans:
         print(f"stopped {orphans} processes left behind by a runtime that was killed", file=sys.stderr)

@@ -18,6 +18,8 @@ from packaging.version import Version
 
 FUNCTION = "AWS::Serverless::Function"
 LAYER = "AWS::Serverless::LayerVersion"
+# What a build is made from, relative to the project that holds .aws-sam/build
+SOURCES = ("template.yaml", "pyproject.toml", "functions", "layers", "shared/maas")
 
 
 class BuildError(ValueError):
@@ -75,6 +77,20 @@ def read_build(build_dir: Path) -> list[Function]:
             )
         )
     return functions
+
+
+def stale_sources(build_dir: Path) -> list[Path]:
+    """Source files changed since ``sam build`` wrote ``build_dir`` (a project's ``.aws-sam/build``)."""
+    project, built = build_dir.resolve().parent.parent, build_dir / "template.yaml"
+    if not (project / "template.yaml").is_file() or not built.is_file():
+        return []
+    since = built.stat().st_mtime
+    newer = []
+    for name in SOURCES:
+        path = project / name
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        newer += [p for p in files if "__pycache__" not in p.parts and p.stat().st_mtime > since]
+    return newer
 
 
 def folder_bytes(path: Path) -> int:
