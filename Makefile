@@ -49,15 +49,15 @@ test-e2e: install
 test-built: install
 	MAAS_E2E_FROM_BUILD=$(BUILD_DIR) $(PY) -m pytest tests/e2e -m built
 
-sam: $(SAM_VENV)/.installed-stamp
+sam: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 
-$(SAM_VENV)/.installed-stamp: | $(STAMP)
+$(SAM_VENV)/.installed-$(SAM_CLI_VERSION): | $(STAMP)
 	rm -rf $(SAM_VENV)
 	python="$$($(PY) -m maas.deployment.interpreter $(LAMBDA_PYTHON_VERSION))" && "$$python" -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
 	@touch $@
 
-$(LAMBDA_RUNTIME)/.installed-stamp: layers/lambda-runtime.txt | $(SAM_VENV)/.installed-stamp
+$(LAMBDA_RUNTIME)/.installed-stamp: layers/lambda-runtime.txt | sam
 	rm -rf $(LAMBDA_RUNTIME)
 	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
 		--implementation cp --python-version $(LAMBDA_PYTHON_VERSION) --platform manylinux_2_28_x86_64 \
