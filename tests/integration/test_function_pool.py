@@ -79,3 +79,41 @@ def test_a_timeout_kills_the_instance(pool: FunctionPool) -> None:
     assert raised.value.kind == "Timeout"
     assert "timed out after 2 seconds" in raised.value.message
     assert pool.invoke({})["env"] == "hello"
+
+
+BUILT_HANDLER = """
+import importlib.util, os, subprocess, sys
+import layered  # from the layer
+
+def lambda_handler(event, context):
+    child = subprocess.run([sys.executable, "-S", "-c", "import layered"], capture_output=True, env=dict(os.environ))
+    return {"path": sys.path[:4], "pydantic": importlib.util.find_spec("pydantic") is not None,
+            "layered": layered.NAME, "cwd": os.getcwd(), "child_sees_layer": child.returncode == 0}
+"""
+
+
+def test_a_built_function_sees_its_code_layers_and_runtime_only_as_on_lambda(tmp_path: Path) -> None:
+    from maas.local.built import BuiltFunctions
+
+    # Given a built function folder, one layer with a module, and the runtime's folder
+    code, layer, runtime = tmp_path / "Fn", tmp_path / "Layer", tmp_path / "runtime"
+    for folder in (code, layer / "python", runtime / "boto3"):
+        folder.mkdir(parents=True)
+    (code / "app.py").write_text(BUILT_HANDLER)
+    (layer / "python" / "layered.py").write_text("NAME = 'from the layer'\n")
+    spec = FunctionSpec("Fn", "maas-Fn", "app.lambda_handler", code, {}, timeout=10, runtime="pythonX", layers=(layer,))
+    built = BuiltFunctions({"pythonX": sys.executable}, runtime)
+    pool = FunctionPool(spec, {"PATH": os.environ.get("PATH", ""), "VIRTUAL_ENV": sys.prefix}, tmp_path, built=built)
+    try:
+        # When it is invoked
+        result = pool.invoke({})
+    finally:
+        pool.close()
+    # Then its path is its code, its layer, then the runtime's folder; this environment's packages are out of
+    # reach; it runs in its code folder; and a process it starts does not see the layer (Lambda's bootstrap puts
+    # the layers on sys.path, not in PYTHONPATH)
+    assert result["path"][:3] == [str(code), str(layer / "python"), str(runtime)]
+    assert result["pydantic"] is False
+    assert result["layered"] == "from the layer"
+    assert result["cwd"] == str(code)
+    assert result["child_sees_layer"] is False

@@ -3,9 +3,11 @@
 ``maas local up --from-build`` uses this, so that what is deployed is what is tested. Nothing of the
 development environment reaches a function: its interpreter is the runtime's version (``python3.12``, found by
 ``maas.deployment.interpreter`` or given with ``--python``), started with ``-S`` so that none of that interpreter's own
-site-packages are seen, and its ``PYTHONPATH`` is, as on Lambda, the code folder, each layer's ``python/`` folder
-in the function's order, then the boto3 that the Lambda runtime provides. A module missing from a layer fails
-here as it would on AWS.
+site-packages are seen. As on Lambda, ``PYTHONPATH`` is the runtime's own folder (there ``/var/runtime``, with
+boto3; here the pinned boto3 that ``make build`` installs), and the host puts the code folder and each layer's
+``python/`` folder, in the function's order, first on ``sys.path`` (there ``/var/task`` and ``/opt/python``), so
+that a process the function starts sees no layer, as on AWS. A module missing from a layer fails here as it would
+on AWS.
 
 The function host (``maas/local/host.py``) stands in for Lambda's runtime client, which is no part of the
 function's code either: it is run by its path, with ``-P`` so that its own folder stays off ``sys.path``; it needs
@@ -14,7 +16,6 @@ only the standard library. ``-B``: nothing is written into the build folder, whi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +59,12 @@ class BuiltFunctions:
 
     def command(self, spec: FunctionSpec, fd: int) -> list[str]:
         python = self.pythons[spec.runtime]
-        return [python, "-S", "-B", "-P", str(HOST), str(fd), str(spec.code_dir), spec.handler, str(spec.timeout)]
+        command = [python, "-S", "-B", "-P", str(HOST), str(fd), str(spec.code_dir), spec.handler, str(spec.timeout)]
+        return command + [str(layer / "python") for layer in spec.layers]
 
     def environment(self, spec: FunctionSpec, base: dict[str, str]) -> dict[str, str]:
-        paths = [spec.code_dir, *(layer / "python" for layer in spec.layers), self.provided]
         env = {k: v for k, v in base.items() if k not in _DEVELOPMENT_ONLY}
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
+        env["PYTHONPATH"] = str(self.provided)
         env["LAMBDA_TASK_ROOT"] = str(spec.code_dir)
+        env["LAMBDA_RUNTIME_DIR"] = str(self.provided)
         return env

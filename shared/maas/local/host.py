@@ -70,7 +70,9 @@ def serve(conn: Connection, handler_spec: str, timeout: float) -> None:
 
 def main() -> None:
     fd, code_dir, handler_spec, timeout = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
-    sys.path.insert(0, code_dir)
+    # Then the layers' folders, when run from a build: Lambda's bootstrap puts the code and /opt/python first on
+    # sys.path itself, so a child process the function starts does not inherit them.
+    sys.path[0:0] = [code_dir, *sys.argv[5:]]
     # Ctrl-C in the terminal reaches the whole process group; the supervisor stops instances itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(fd), handler_spec, timeout)
