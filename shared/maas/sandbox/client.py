@@ -74,6 +74,9 @@ class HostConfig:
 
 def host_environment(scratch: str) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSED_ENVIRONMENT if k in os.environ}
+    # This process's import path, not its PYTHONPATH: on Lambda the runtime's bootstrap puts the code and the
+    # layers (/opt/python, where maas is) on sys.path itself, and PYTHONPATH holds only /var/runtime.
+    env["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
     return {**env, "HOME": scratch, "TMPDIR": scratch, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
