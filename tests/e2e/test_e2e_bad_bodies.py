@@ -1,0 +1,84 @@
+"""Bodies no route can use: bytes that are not UTF-8. Each is the client's error (400 with ``{"error", "code"}``)
+on every route that reads a body, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from e2e_helpers import ROOT, Platform, TenantKeys, assert_error, register_bytes
+
+NOT_UTF8 = b"\x0b\xff"
+# The one POST route that takes no body: it answers as it would without one
+NO_BODY = {("POST", "/v1/models/{name}/aliases/{alias}/rollback")}
+
+
+def body_routes() -> list[tuple[str, str]]:
+    """Every POST, PUT and PATCH route that template.yaml declares, whatever function serves it."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    routes = set()
+    for resource in yaml_parse((ROOT / "template.yaml").read_text())["Resources"].values():
+        for event in (resource.get("Properties") or {}).get("Events", {}).values():
+            method = event["Properties"].get("Method", "").upper() if event["Type"] == "HttpApi" else ""
+            if method in ("POST", "PUT", "PATCH"):
+                routes.add((method, event["Properties"]["Path"]))
+    return sorted(routes)
+
+
+@pytest.fixture(scope="module")
+def tenant(platform: Platform, make_tenant: Callable[..., TenantKeys], models_dir: Path) -> TenantKeys:
+    tenant = make_tenant("publish,invoke,read")
+    tiny = (models_dir / "tiny.onnx").read_bytes()
+    assert register_bytes(platform, tenant["publish,invoke,read"], "tiny", tiny)["status"] == "READY"
+    return tenant
+
+
+def concrete(path: str, tenant: TenantKeys) -> str:
+    values = {"name": "tiny", "version": "1", "alias": "production", "tenant_id": tenant.tenant_id}
+    return path.format(**values)
+
+
+def test_the_template_declares_the_routes_this_file_sends_to() -> None:
+    routes = body_routes()
+    assert ("POST", "/v1/models") in routes
+    assert ("PATCH", "/v1/models/{name}") in routes
+    assert ("PUT", "/v1/models/{name}/aliases/{alias}") in routes
+    assert ("POST", "/v2/models/{name}/infer") in routes
+    assert ("POST", "/v1/models/{name}/jobs") in routes
+    assert ("POST", "/v1/event-sources") in routes
+    assert set(routes) >= NO_BODY
+
+
+@pytest.mark.parametrize(("method", "path"), body_routes(), ids=[f"{m} {p}" for m, p in body_routes()])
+def test_a_body_that_is_not_utf8_is_400_on_every_route(
+    platform: Platform, tenant: TenantKeys, method: str, path: str
+) -> None:
+    # Given bytes that are not UTF-8, sent as JSON (the gateway hands them over base64-encoded, as API Gateway does)
+    response = platform.call(
+        method,
+        concrete(path, tenant),
+        tenant["publish,invoke,read"],
+        data=NOT_UTF8,
+        headers={"Content-Type": "application/json"},
+    )
+    # Then the route says what is wrong with the body; the one route without a body is not disturbed by it
+    if (method, path) in NO_BODY:
+        assert response.status_code < 500, response.text
+        assert set(response.json()) == {"error", "code"}
+    else:
+        assert_error(response, 400, "INVALID_REQUEST")
+
+
+@pytest.mark.parametrize("path", ["/v2/models/tiny/infer", "/v1/models/tiny/jobs"])
+def test_a_binary_header_that_is_not_utf8_is_400(platform: Platform, tenant: TenantKeys, path: str) -> None:
+    response = platform.call(
+        "POST",
+        path,
+        tenant["publish,invoke,read"],
+        data=NOT_UTF8 + b"\x00" * 64,
+        headers={"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": "2"},
+    )
+    assert_error(response, 400, "INVALID_REQUEST")
