@@ -1,10 +1,12 @@
-"""Bodies no route can use: bytes that are not UTF-8. Each is the client's error (400 with ``{"error", "code"}``)
-on every route that reads a body, never a 500."""
+"""Bodies no route can use: bytes that are not UTF-8, and tensor shapes numpy cannot hold. Each is the client's
+error (400 with ``{"error", "code"}``) on every route that reads a body, never a 500."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +84,50 @@ def test_a_binary_header_that_is_not_utf8_is_400(platform: Platform, tenant: Ten
         headers={"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": "2"},
     )
     assert_error(response, 400, "INVALID_REQUEST")
+
+
+# --- shapes numpy cannot hold ------------------------------------------------------------------------------------
+SHAPES = {"70-dimensions": ([1] * 70, "70 dimensions; at most 64"), "overflow": ([2**63 - 1, 0], "too large")}
+
+
+def _json_body(shape: list[int]) -> dict[str, Any]:
+    data = [0.0] if 0 not in shape else []
+    return {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "data": data}]}
+
+
+def _binary_body(shape: list[int]) -> tuple[bytes, int]:
+    size = 0 if 0 in shape else 4
+    tensor = {"name": "input", "shape": shape, "datatype": "FP32", "parameters": {"binary_data_size": size}}
+    header = json.dumps({"inputs": [tensor]}).encode()
+    return header + b"\x00" * size, len(header)
+
+
+SUBMISSIONS = {
+    "infer": ("/v2/models/tiny/infer", {}),
+    "infer-async": ("/v2/models/tiny/infer", {"Prefer": "respond-async"}),
+    "job": ("/v1/models/tiny/jobs", {}),
+    "version-job": ("/v1/models/tiny/versions/production/jobs", {}),
+}
+
+
+@pytest.mark.parametrize("shape_case", SHAPES)
+@pytest.mark.parametrize("submission", SUBMISSIONS)
+@pytest.mark.parametrize("encoding", ["json", "binary"])
+def test_a_shape_numpy_cannot_hold_is_400_naming_the_input(
+    platform: Platform, tenant: TenantKeys, shape_case: str, submission: str, encoding: str
+) -> None:
+    shape, message = SHAPES[shape_case]
+    path, headers = SUBMISSIONS[submission]
+    if encoding == "json":
+        response = platform.call(
+            "POST", path, tenant["publish,invoke,read"], json_body=_json_body(shape), headers=headers
+        )
+    else:
+        data, length = _binary_body(shape)
+        binary_headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(length)}
+        response = platform.call(
+            "POST", path, tenant["publish,invoke,read"], data=data, headers=headers | binary_headers
+        )
+    error = assert_error(response, 400, "INVALID_REQUEST")
+    assert "input 'input': shape" in error["error"]
+    assert message in error["error"]

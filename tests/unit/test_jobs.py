@@ -213,6 +213,18 @@ def test_an_event_whose_inputs_do_not_fit_is_a_failed_job_at_once(world: World) 
     assert world.events.of_type("InferenceJobQueued") == []
 
 
+@pytest.mark.parametrize("shape", [[1] * 70, [2**63 - 1, 0]], ids=["70-dimensions", "overflow"])
+def test_an_event_with_a_shape_numpy_cannot_hold_is_a_failed_job_at_once(world: World, shape: list[int]) -> None:
+    gate, dead, sources = ingress(world)
+    sources.register(ACME, "orders")
+    request = {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "data": []}]}
+    job = gate.handle(requested("orders", {"model": "tiny", "request": request}))
+    assert job is not None
+    assert (job.status, job.error_code, job.attempts) == (JobStatus.FAILED, "INVALID_REQUEST", 0)
+    assert "input 'input': shape" in (job.error or "")
+    assert dead.messages == []
+
+
 def test_event_sources_belong_to_one_tenant(world: World) -> None:
     _, _, sources = ingress(world)
     sources.register(ACME, "orders")
