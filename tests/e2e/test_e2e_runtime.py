@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import requests
@@ -264,3 +267,43 @@ def test_down_cleans_up_after_a_killed_supervisor(tmp_path: Path) -> None:
     assert "left behind" in down.stdout
     assert not still_running(children)
     assert read_state(tmp_path) is None
+
+
+# --- the gateway's connections ------------------------------------------------------------------------------
+def test_two_hundred_clients_arriving_at_once_are_all_queued_and_answered(platform: Platform) -> None:
+    # Given a gateway that accepts nothing for a moment (its process stopped, as when 200 clients arrive in the
+    # same instant): only the kernel's listen backlog holds their connections
+    supervisor = read_state(platform.state_dir)["pid"]  # type: ignore[index]
+    address = urlsplit(platform.url)
+    clients: list[socket.socket] = []
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        # When 200 clients connect (with a backlog of 5, the 7th connect already waits on SYN retries and fails)
+        for _ in range(200):
+            clients.append(socket.create_connection((address.hostname, address.port), timeout=10))
+        for sock in clients:
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+    # Then every one of them is answered once the gateway runs again
+    statuses = []
+    for sock in clients:
+        with sock:
+            sock.settimeout(60)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+            statuses.append(int(received.split(b" ", 2)[1]))
+    assert statuses == [200] * 200
+
+
+def test_a_client_that_never_finishes_its_headers_is_cut_off_with_408(platform: Platform) -> None:
+    address = urlsplit(platform.url)
+    with socket.create_connection((address.hostname, address.port), timeout=120) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: local\r\n")  # and never the blank line
+        received = b""
+        while chunk := sock.recv(65536):  # a gateway that waits forever fails on the 120 s client timeout
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(body)["code"] == "REQUEST_TIMEOUT"
