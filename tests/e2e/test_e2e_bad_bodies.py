@@ -74,6 +74,24 @@ def test_a_body_that_is_not_utf8_is_400_on_every_route(
         assert_error(response, 400, "INVALID_REQUEST")
 
 
+@pytest.mark.parametrize(("method", "path"), body_routes(), ids=[f"{m} {p}" for m, p in body_routes()])
+def test_a_body_that_is_not_json_by_its_content_type_is_400_on_every_route(
+    platform: Platform, tenant: TenantKeys, method: str, path: str
+) -> None:
+    response = platform.call(
+        method,
+        concrete(path, tenant),
+        tenant["publish,invoke,read"],
+        data=b"{}",
+        headers={"Content-Type": "text/plain"},
+    )
+    if (method, path) in NO_BODY:
+        assert response.status_code < 500, response.text
+        assert set(response.json()) == {"error", "code"}
+    else:
+        assert_error(response, 400, "INVALID_REQUEST")
+
+
 @pytest.mark.parametrize("path", ["/v2/models/tiny/infer", "/v1/models/tiny/jobs"])
 def test_a_binary_header_that_is_not_utf8_is_400(platform: Platform, tenant: TenantKeys, path: str) -> None:
     response = platform.call(

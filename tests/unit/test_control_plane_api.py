@@ -144,6 +144,19 @@ def test_a_body_that_is_not_utf8_is_400(app: APIGatewayHttpResolver, model: str,
     assert "not UTF-8" in message
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
+def test_a_body_that_is_not_json_by_its_content_type_is_400(app: APIGatewayHttpResolver, content_type: str) -> None:
+    document = json.dumps({"name": "m", "framework": "onnx"})
+    event = http_event(
+        "POST", "/v1/models", body=document, authorizer=ACME_PUBLISH, headers={"content-type": content_type}
+    )
+
+    response = app.resolve(event, FakeLambdaContext())
+
+    message = assert_error(response["statusCode"], json.loads(response["body"]), 400, "INVALID_REQUEST")
+    assert message == f"the body must be JSON (application/json), not {content_type}"
+
+
 def test_a_base64_body_that_is_utf8_json_still_works(app: APIGatewayHttpResolver) -> None:
     document = json.dumps({"name": "m", "framework": "onnx"}).encode()
     event = http_event("POST", "/v1/models", body=base64.b64encode(document).decode(), authorizer=ACME_PUBLISH)
