@@ -107,6 +107,11 @@ def test_an_alias_limited_grant_shows_only_the_versions_its_aliases_route_to(
         assert_error(hidden, 404, "NOT_FOUND")
         assert hidden.json()["error"] == missing.json()["error"].replace("version 99 ", f"version {ref} ")
     assert platform.call("GET", f"/v2/models/{shared}", theirs).json()["versions"] == ["1"]
+    # /v2 names no version outside the grant's aliases, whether it exists or not
+    refused = [platform.call("GET", f"/v2/models/{shared}/versions/{ref}", theirs) for ref in ("2", "canary", "99")]
+    assert {(r.status_code, r.json()["code"], r.json()["error"]) for r in refused} == {
+        (403, "FORBIDDEN", "this grant allows only the aliases production")
+    }
     assert platform.call("GET", "/v1/models/ranker/versions", own).json()["versions"][3]["version"] == 4
 
     # When the owner moves production, what the partner sees moves with it
