@@ -488,22 +488,18 @@ class InMemoryJobStore:
 
 class InMemoryEventSourceStore:
     def __init__(self) -> None:
-        self.sources: dict[str, EventSource] = {}
+        self.sources: dict[tuple[str, str], EventSource] = {}
 
     def put_event_source(self, source: EventSource) -> None:
-        if source.source in self.sources:
+        if (source.tenant_id, source.source) in self.sources:
             raise ConflictError(f"event source '{source.source}' is registered already")
-        self.sources[source.source] = source
+        self.sources[(source.tenant_id, source.source)] = source
 
-    def get_event_source(self, source: str) -> EventSource | None:
-        return self.sources.get(source)
+    def get_event_source(self, tenant_id: str, source: str) -> EventSource | None:
+        return self.sources.get((tenant_id, source))
 
     def list_event_sources(self, tenant_id: str) -> list[EventSource]:
-        return [s for s in self.sources.values() if s.tenant_id == tenant_id]
+        return sorted((s for s in self.sources.values() if s.tenant_id == tenant_id), key=lambda s: s.source)
 
     def delete_event_source(self, tenant_id: str, source: str) -> bool:
-        found = self.sources.get(source)
-        if found is None or found.tenant_id != tenant_id:
-            return False
-        del self.sources[source]
-        return True
+        return self.sources.pop((tenant_id, source), None) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from maas.access import AccessPolicy, Action
+from maas.access import AccessPolicy, Action, ModelAccess
 from maas.domain import (
     Batching,
     Framework,
@@ -116,13 +116,26 @@ class Registry:
 
     def get_model(self, principal: Principal, name: str) -> Model:
         """A model the caller may read: its own, or ``owner.model`` through a grant."""
+        return self._readable(principal, name)[0]
+
+    def _readable(self, principal: Principal, name: str) -> tuple[Model, ModelAccess | None]:
         require(principal, Scope.READ)
         access = self._access.model(principal, name, Action.READ) if self._access else None
         owner, model_name = (access.owner, access.model) if access else (principal.tenant_id, name)
         model = self._store.get_model(owner, model_name)
         if model is None or model.deleted_at is not None:
             raise NotFoundError(f"model '{name}' not found")
-        return model
+        return model, access
+
+    def _grant_reach(self, model: Model, access: ModelAccess | None) -> tuple[list[str], set[int]] | None:
+        """What a grant limited to aliases reaches: those aliases, and the versions they route traffic to now
+        (not their shadows: the grantee never gets a shadow's answers). None: everything (the owner, a full grant)."""
+        grant = access.grant if access else None
+        if grant is None or grant.aliases is None:
+            return None
+        aliases = self._aliases.list_aliases(model.tenant_id, model.name) if self._aliases is not None else []
+        routed = {route.version for alias in aliases if alias.name in grant.aliases for route in alias.routes}
+        return grant.aliases, routed
 
     def _own_model(self, principal: Principal, name: str) -> Model:
         model = self._store.get_model(principal.tenant_id, AccessPolicy.own(principal, name))
@@ -188,11 +201,19 @@ class Registry:
         return version
 
     def get_version(self, principal: Principal, name: str, ref: int | str) -> ModelVersion:
-        """A version by number, or by alias (the version taking the largest share of its traffic)."""
-        model = self.get_model(principal, name)
+        """A version by number, or by alias (the version taking the largest share of its traffic).
+
+        Through a grant limited to aliases, only those aliases and the versions they route to exist: anything
+        else is 404 exactly like a version that does not.
+        """
+        model, access = self._readable(principal, name)
+        reach = self._grant_reach(model, access)
+        by_alias = isinstance(ref, str) and not (ref.isascii() and ref.isdigit())
+        if reach is not None and by_alias and ref not in reach[0]:
+            raise NotFoundError(f"version {ref} of model '{name}' not found")
         number = self._version_number(model.tenant_id, model.name, ref)
         version = self._store.get_version(model.tenant_id, model.name, number) if number else None
-        if version is None:
+        if version is None or (reach is not None and version.version not in reach[1]):
             raise NotFoundError(f"version {ref} of model '{name}' not found")
         return version
 
@@ -205,8 +226,10 @@ class Registry:
         return max(alias.routes, key=lambda r: r.weight).version if alias else None
 
     def list_versions(self, principal: Principal, name: str) -> list[ModelVersion]:
-        model = self.get_model(principal, name)
-        return self._store.list_versions(model.tenant_id, model.name)
+        model, access = self._readable(principal, name)
+        versions = self._store.list_versions(model.tenant_id, model.name)
+        reach = self._grant_reach(model, access)
+        return versions if reach is None else [v for v in versions if v.version in reach[1]]
 
     def _alias_users(self, tenant_id: str, name: str, number: int | None = None) -> list[str]:
         if self._aliases is None:

@@ -71,6 +71,57 @@ def test_grant_use_limit_and_revoke(platform: Platform, make_tenant, models_dir:
     assert_error(platform.call("DELETE", f"/v1/models/scorer/grants/{partner.tenant_id}", own), 404, "NOT_FOUND")
 
 
+def test_an_alias_limited_grant_shows_only_the_versions_its_aliases_route_to(
+    platform: Platform, make_tenant, models_dir: Path
+) -> None:
+    owner, partner = make_tenant("publish,invoke,read"), make_tenant("invoke,read")
+    own, theirs = owner["publish,invoke,read"], partner["invoke,read"]
+    tiny = (models_dir / "tiny.onnx").read_bytes()
+    # Given versions 1 (production), 2 (canary), 3 (FAILED) and 4 (READY, no alias), shared through production only
+    assert register_bytes(platform, own, "ranker", tiny)["status"] == "READY"
+    assert register_bytes(platform, own, "ranker", tiny)["status"] == "READY"
+    assert register_bytes(platform, own, "ranker", b"not a model")["status"] == "FAILED"
+    assert register_bytes(platform, own, "ranker", tiny)["status"] == "READY"
+    canary = platform.call("PUT", "/v1/models/ranker/aliases/canary", own, json_body={"version": 2})
+    assert canary.status_code == 200, canary.text
+    granted = platform.call(
+        "PUT",
+        f"/v1/models/ranker/grants/{partner.tenant_id}",
+        own,
+        json_body={"actions": ["infer", "read"], "aliases": ["production"]},
+    )
+    assert granted.status_code == 200, granted.text
+    shared = f"{owner.tenant_id}.ranker"
+
+    # Then the partner's list holds only what production routes to
+    listed = platform.call("GET", f"/v1/models/{shared}/versions", theirs)
+    assert listed.status_code == 200, listed.text
+    assert [v["version"] for v in listed.json()["versions"]] == [1]
+    assert platform.call("GET", f"/v1/models/{shared}/versions/1", theirs).json()["version"] == 1
+    assert platform.call("GET", f"/v1/models/{shared}/versions/production", theirs).json()["version"] == 1
+    # and every other version or alias answers exactly as one that does not exist
+    missing = platform.call("GET", f"/v1/models/{shared}/versions/99", theirs)
+    assert_error(missing, 404, "NOT_FOUND")
+    for ref in ("2", "3", "4", "canary"):
+        hidden = platform.call("GET", f"/v1/models/{shared}/versions/{ref}", theirs)
+        assert_error(hidden, 404, "NOT_FOUND")
+        assert hidden.json()["error"] == missing.json()["error"].replace("version 99 ", f"version {ref} ")
+    assert platform.call("GET", f"/v2/models/{shared}", theirs).json()["versions"] == ["1"]
+    # /v2 names no version outside the grant's aliases, whether it exists or not
+    refused = [platform.call("GET", f"/v2/models/{shared}/versions/{ref}", theirs) for ref in ("2", "canary", "99")]
+    assert {(r.status_code, r.json()["code"], r.json()["error"]) for r in refused} == {
+        (403, "FORBIDDEN", "this grant allows only the aliases production")
+    }
+    assert platform.call("GET", "/v1/models/ranker/versions", own).json()["versions"][3]["version"] == 4
+
+    # When the owner moves production, what the partner sees moves with it
+    moved = platform.call("PUT", "/v1/models/ranker/aliases/production", own, json_body={"version": 4})
+    assert moved.status_code == 200, moved.text
+    listed = platform.call("GET", f"/v1/models/{shared}/versions", theirs).json()["versions"]
+    assert [v["version"] for v in listed] == [4]
+    assert_error(platform.call("GET", f"/v1/models/{shared}/versions/1", theirs), 404, "NOT_FOUND")
+
+
 def test_grant_requests_are_checked(platform: Platform, make_tenant, models_dir: Path) -> None:
     owner = make_tenant("publish,invoke,read", "read")
     key = owner["publish,invoke,read"]

@@ -349,11 +349,13 @@ def test_fifty_inference_requested_events_run_as_the_registered_tenant(
     platform: Platform, make_tenant: Callable[..., TenantKeys], models_dir: Path, bus_tap: BusTap
 ) -> None:
     # Given a tenant with a model and a registered event source
-    key = make_tenant()["publish,invoke,read"]
+    tenant = make_tenant()
+    key = tenant["publish,invoke,read"]
     assert register_bytes(platform, key, "scorer", (models_dir / "tiny.onnx").read_bytes())["status"] == "READY"
-    source = f"orders.{uuid.uuid4().hex[:8]}"
+    source = f"{tenant.tenant_id}.orders"
     registered = platform.call("POST", "/v1/event-sources", key, json_body={"source": source})
     assert registered.status_code == 201, registered.text
+    assert registered.json()["tenant_id"] == tenant.tenant_id
     # When 50 InferenceRequested events arrive from it
     rng = np.random.default_rng(11)
     inputs = {f"evt-{i}": rng.standard_normal((1, 16)).astype(np.float32) for i in range(50)}
@@ -372,10 +374,11 @@ def test_fifty_inference_requested_events_run_as_the_registered_tenant(
 def test_events_from_unregistered_sources_or_with_bad_detail_land_in_the_dead_letter_queue(
     platform: Platform, make_tenant: Callable[..., TenantKeys]
 ) -> None:
-    key = make_tenant()["publish,invoke,read"]
-    source = f"billing.{uuid.uuid4().hex[:8]}"
+    tenant = make_tenant()
+    key = tenant["publish,invoke,read"]
+    source = f"{tenant.tenant_id}.billing"
     assert platform.call("POST", "/v1/event-sources", key, json_body={"source": source}).status_code == 201
-    stranger = f"stranger.{uuid.uuid4().hex[:8]}"
+    stranger = f"{tenant.tenant_id}.stranger"  # in the tenant's namespace, but never registered
     put_requested(platform, stranger, [{"model": "scorer", "request": {"inputs": []}}])
     put_requested(platform, source, [{"request": {"inputs": []}}, {"model": "nope", "request": {"inputs": []}}])
     dead = ingress_dead_letters(platform, until=3)
@@ -387,12 +390,41 @@ def test_events_from_unregistered_sources_or_with_bad_detail_land_in_the_dead_le
     assert platform.call("GET", "/v1/jobs", key).json()["jobs"] == []  # nothing ran
 
 
+def test_event_source_names_are_scoped_so_no_tenant_can_squat_or_probe_another(
+    platform: Platform, make_tenant: Callable[..., TenantKeys]
+) -> None:
+    owner, other = make_tenant(), make_tenant()
+    own, theirs = owner["publish,invoke,read"], other["publish,invoke,read"]
+    taken = f"{owner.tenant_id}.orders"
+    assert platform.call("POST", "/v1/event-sources", own, json_body={"source": taken}).status_code == 201
+
+    # A name outside one's own namespace is 400, the same answer whether another tenant registered it or not
+    squat = platform.call("POST", "/v1/event-sources", theirs, json_body={"source": taken})
+    probe = platform.call("POST", "/v1/event-sources", theirs, json_body={"source": f"{owner.tenant_id}.free"})
+    assert_error(squat, 400, "INVALID_REQUEST")
+    assert squat.json() == probe.json()
+    assert f"'{other.tenant_id}.<name>'" in squat.json()["error"]
+    assert_error(
+        platform.call("POST", "/v1/event-sources", theirs, json_body={"source": "orders"}), 400, "INVALID_REQUEST"
+    )
+    # and another tenant's source can be neither seen nor deleted
+    assert platform.call("GET", "/v1/event-sources", theirs).json()["event_sources"] == []
+    assert_error(platform.call("DELETE", f"/v1/event-sources/{taken}", theirs), 404, "NOT_FOUND")
+    listed = platform.call("GET", "/v1/event-sources", own).json()["event_sources"]
+    assert [s["source"] for s in listed] == [taken]
+    # the owner's own name is its own: registering it again is a conflict, deleting it frees it
+    assert_error(platform.call("POST", "/v1/event-sources", own, json_body={"source": taken}), 409, "CONFLICT")
+    assert platform.call("DELETE", f"/v1/event-sources/{taken}", own).status_code == 204
+    assert platform.call("POST", "/v1/event-sources", own, json_body={"source": taken}).status_code == 201
+
+
 def test_an_event_whose_inputs_do_not_fit_the_model_fails_at_once(
     platform: Platform, make_tenant: Callable[..., TenantKeys], models_dir: Path
 ) -> None:
-    key = make_tenant()["publish,invoke,read"]
+    tenant = make_tenant()
+    key = tenant["publish,invoke,read"]
     assert register_bytes(platform, key, "scorer", (models_dir / "tiny.onnx").read_bytes())["status"] == "READY"
-    source = f"shop.{uuid.uuid4().hex[:8]}"
+    source = f"{tenant.tenant_id}.shop"
     assert platform.call("POST", "/v1/event-sources", key, json_body={"source": source}).status_code == 201
     bad = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}
     put_requested(platform, source, [{"model": "scorer", "request": bad}])

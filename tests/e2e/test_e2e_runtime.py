@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import requests
@@ -264,3 +267,79 @@ def test_down_cleans_up_after_a_killed_supervisor(tmp_path: Path) -> None:
     assert "left behind" in down.stdout
     assert not still_running(children)
     assert read_state(tmp_path) is None
+
+
+# --- the gateway's connections ------------------------------------------------------------------------------
+def test_two_hundred_clients_arriving_at_once_are_all_queued_and_answered(platform: Platform) -> None:
+    # Given a gateway that accepts nothing for a moment (its process stopped, as when 200 clients arrive in the
+    # same instant): only the kernel's listen backlog holds their connections
+    supervisor = read_state(platform.state_dir)["pid"]  # type: ignore[index]
+    address = urlsplit(platform.url)
+    clients: list[socket.socket] = []
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        # When 200 clients connect (with a backlog of 5, the 7th connect already waits on SYN retries and fails)
+        for _ in range(200):
+            clients.append(socket.create_connection((address.hostname, address.port), timeout=10))
+        for sock in clients:
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+    # Then every one of them is answered once the gateway runs again
+    statuses = []
+    for sock in clients:
+        with sock:
+            sock.settimeout(60)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+            statuses.append(int(received.split(b" ", 2)[1]))
+    assert statuses == [200] * 200
+
+
+def test_a_client_that_never_finishes_its_headers_is_cut_off_with_408(platform: Platform) -> None:
+    address = urlsplit(platform.url)
+    with socket.create_connection((address.hostname, address.port), timeout=120) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: local\r\n")  # and never the blank line
+        received = b""
+        while chunk := sock.recv(65536):  # a gateway that waits forever fails on the 120 s client timeout
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(body)["code"] == "REQUEST_TIMEOUT"
+
+
+# --- the emulator stays on loopback -------------------------------------------------------------------------
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of TCP sockets listening on ``port``, from Linux's /proc/net/tcp and tcp6."""
+    found = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            hex_address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(hex_address)  # 32-bit words in host (little-endian) order
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(socket.inet_ntop(family, words))
+    return found
+
+
+def test_the_emulator_listens_on_loopback_only_whatever_the_gateways_host(tmp_path: Path) -> None:
+    # Given the gateway asked to listen on every address
+    gateway_port, aws_port = free_port(), free_port()
+    up = maas_cli(
+        "local", "up", "--detach", "--state-dir", str(tmp_path), "--host", "0.0.0.0",
+        "--port", str(gateway_port), "--aws-port", str(aws_port),
+    )  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stderr + up.stdout
+        # Then the gateway does, but moto (which accepts any signature) listens on 127.0.0.1 alone
+        assert listening_addresses(gateway_port) == {"0.0.0.0"}
+        assert listening_addresses(aws_port) == {"127.0.0.1"}
+        env = read_env(tmp_path / "local.env")
+        assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{aws_port}"
+        assert requests.get(f"http://127.0.0.1:{aws_port}/moto-api/", timeout=10).status_code == 200
+    finally:
+        assert maas_cli("local", "down", "--state-dir", str(tmp_path)).returncode == 0

@@ -11,7 +11,9 @@ from samtranslator.yaml_helper import yaml_parse
 from maas.adapters.jobs import DynamoEventSourceStore, DynamoJobStore
 from maas.errors import ConflictError
 from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus, new_job_id
+from maas.jobs.store import EventSourceStore
 
+from tests.fakes import InMemoryEventSourceStore
 from tests.integration.conftest import TEMPLATE, client, registry_table_schema
 
 
@@ -112,17 +114,31 @@ def test_list_is_newest_first_filtered_and_hides_expired_jobs(store: DynamoJobSt
     assert store.list_jobs("acme", status=JobStatus.RUNNING) == []
 
 
-def test_an_event_source_belongs_to_one_tenant(aws_mock: None) -> None:
+@pytest.fixture(params=["fake", "dynamodb"])
+def sources(request: pytest.FixtureRequest) -> EventSourceStore:
+    if request.param == "fake":
+        return InMemoryEventSourceStore()
+    request.getfixturevalue("aws_mock")
     client("dynamodb").create_table(TableName="registry", BillingMode="PAY_PER_REQUEST", **registry_table_schema())
-    sources = DynamoEventSourceStore("registry")
-    sources.put_event_source(EventSource(source="orders", tenant_id="acme"))
+    return DynamoEventSourceStore("registry")
+
+
+def test_event_sources_are_kept_under_their_tenant(sources: EventSourceStore) -> None:
+    sources.put_event_source(EventSource(source="acme.orders", tenant_id="acme"))
+    sources.put_event_source(EventSource(source="acme.billing", tenant_id="acme"))
     with pytest.raises(ConflictError):
-        sources.put_event_source(EventSource(source="orders", tenant_id="globex"))
-    assert sources.get_event_source("orders").tenant_id == "acme"  # type: ignore[union-attr]
-    assert [s.source for s in sources.list_event_sources("acme")] == ["orders"]
-    assert not sources.delete_event_source("globex", "orders")
-    assert sources.delete_event_source("acme", "orders")
-    assert sources.get_event_source("orders") is None
+        sources.put_event_source(EventSource(source="acme.orders", tenant_id="acme"))
+    found = sources.get_event_source("acme", "acme.orders")
+    assert found is not None
+    assert (found.tenant_id, found.source) == ("acme", "acme.orders")
+    assert sources.get_event_source("globex", "acme.orders") is None  # another tenant's is looked up in vain
+    assert [s.source for s in sources.list_event_sources("acme")] == ["acme.billing", "acme.orders"]
+    assert sources.list_event_sources("globex") == []
+    assert not sources.delete_event_source("globex", "acme.orders")
+    assert sources.delete_event_source("acme", "acme.orders")
+    assert not sources.delete_event_source("acme", "acme.orders")
+    assert sources.get_event_source("acme", "acme.orders") is None
+    assert [s.source for s in sources.list_event_sources("acme")] == ["acme.billing"]
 
 
 def test_a_job_claimed_max_attempts_times_is_not_claimed_again(store: DynamoJobStore) -> None:

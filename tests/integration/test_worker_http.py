@@ -324,8 +324,21 @@ def _request_with(**tensor: Any) -> bytes:
         _request_with(name="other", data=[0.0] * 16),
         _request_with(data=[0.0] * 3),
         _request_with(data=["NaN"] * 16),
+        b"\x0b\xff",
+        _request_with(shape=[1] * 70, data=[0.0]),
+        _request_with(shape=[2**63 - 1, 0], data=[]),
     ],
-    ids=["not-json", "wrong-shape", "wrong-datatype", "unknown-input", "too-little-data", "strings"],
+    ids=[
+        "not-json",
+        "wrong-shape",
+        "wrong-datatype",
+        "unknown-input",
+        "too-little-data",
+        "strings",
+        "not-utf8",
+        "70-dimensions",
+        "shape-overflows",
+    ],
 )
 def test_bad_input_is_400_and_the_connection_stays_usable(client: Client, body: bytes) -> None:
     status, headers, answer = client.request("POST", "/invocations", body)
@@ -342,6 +355,19 @@ def test_bad_binary_header_length_is_400(client: Client) -> None:
     status, _, answer = client.request("POST", "/invocations", body, {"Inference-Header-Content-Length": "x"})
     assert status == 400
     assert json.loads(answer)["code"] == "INVALID_REQUEST"
+
+
+@pytest.mark.parametrize("shape", [[1] * 70, [2**63 - 1, 0]], ids=["70-dimensions", "shape-overflows"])
+def test_a_binary_tensor_of_a_shape_numpy_cannot_hold_is_400(client: Client, shape: list[int]) -> None:
+    header = json.dumps(
+        {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "parameters": {"binary_data_size": 0}}]}
+    ).encode()
+    status, _, answer = client.request(
+        "POST", "/invocations", header, {"Inference-Header-Content-Length": str(len(header))}
+    )
+    assert status == 400
+    assert json.loads(answer)["code"] == "INVALID_REQUEST"
+    assert "input 'input': shape" in json.loads(answer)["error"]
 
 
 @pytest.mark.parametrize(

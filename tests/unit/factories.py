@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from maas.domain import Principal, Scope
+import hashlib
+from typing import TYPE_CHECKING
+
+from maas.domain import Framework, Principal, Scope, VersionStatus
+from maas.registry import Registry
+
+if TYPE_CHECKING:
+    from tests.fakes import InMemoryBlobStore, InMemoryRegistryStore
 
 
 def principal(tenant_id: str, *scopes: Scope, key_id: str = "0123456789abcdef") -> Principal:
     """The caller the authorizer would have accepted: a tenant and the scopes of its key."""
     return Principal(tenant_id=tenant_id, key_id=key_id, scopes=frozenset(scopes))
+
+
+def make_versions(store: InMemoryRegistryStore, blobs: InMemoryBlobStore, count: int, *, ready: bool = True) -> None:
+    """``count`` new versions of acme's model ``m`` (created first if needed), READY unless ``ready`` is False."""
+    publisher = principal("acme", Scope.PUBLISH)
+    registry = Registry(store, blobs, artifacts_bucket="b", aliases=store)
+    if store.get_model("acme", "m") is None:
+        registry.create_model(publisher, "m", Framework.ONNX, "")
+    for _ in range(count):
+        version, _ = registry.create_version(publisher, "m", None)
+        if ready:
+            version.status, version.sha256 = VersionStatus.READY, hashlib.sha256(b"x").hexdigest()
+            store.finish_version(version)
 
 
 class FakeLambdaContext:

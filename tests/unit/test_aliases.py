@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 
 import pytest
@@ -14,20 +13,9 @@ from maas.errors import ConflictError, ForbiddenError, InvalidRequestError, NotF
 from maas.registry import Registry
 
 from tests.fakes import InMemoryBlobStore, InMemoryRegistryStore, RecordingPublisher
-from tests.unit.factories import principal
+from tests.unit.factories import make_versions, principal
 
 PUBLISHER = principal("acme", Scope.PUBLISH)
-
-
-def make_versions(store: InMemoryRegistryStore, blobs: InMemoryBlobStore, count: int, *, ready: bool = True) -> None:
-    registry = Registry(store, blobs, artifacts_bucket="b", aliases=store)
-    if store.get_model("acme", "m") is None:
-        registry.create_model(PUBLISHER, "m", Framework.ONNX, "")
-    for _ in range(count):
-        version, _ = registry.create_version(PUBLISHER, "m", None)
-        if ready:
-            version.status, version.sha256 = VersionStatus.READY, hashlib.sha256(b"x").hexdigest()
-            store.finish_version(version)
 
 
 @pytest.fixture

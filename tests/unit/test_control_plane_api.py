@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -119,6 +120,49 @@ def test_malformed_json_is_named_as_such(call: Client) -> None:
     status, body = call("POST", "/v1/models", ACME_PUBLISH, raw="{not json")
 
     assert assert_error(status, body, 400, "INVALID_REQUEST") == "the request body is not valid JSON"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/models"), ("PATCH", "/v1/models/resnet"), ("PUT", "/v1/models/resnet/aliases/production")],
+)
+def test_a_body_that_is_not_utf8_is_400(app: APIGatewayHttpResolver, model: str, method: str, path: str) -> None:
+    # Given bytes that are not UTF-8, which API Gateway hands over base64-encoded whatever the Content-Type says
+    event = http_event(
+        method,
+        path,
+        body=base64.b64encode(b"\x0b\xff").decode(),
+        authorizer=ACME_PUBLISH,
+    )
+    event["isBase64Encoded"] = True
+
+    # When the route reads its body
+    response = app.resolve(event, FakeLambdaContext())
+
+    # Then it is the client's error, saying so
+    message = assert_error(response["statusCode"], json.loads(response["body"]), 400, "INVALID_REQUEST")
+    assert "not UTF-8" in message
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
+def test_a_body_that_is_not_json_by_its_content_type_is_400(app: APIGatewayHttpResolver, content_type: str) -> None:
+    document = json.dumps({"name": "m", "framework": "onnx"})
+    event = http_event(
+        "POST", "/v1/models", body=document, authorizer=ACME_PUBLISH, headers={"content-type": content_type}
+    )
+
+    response = app.resolve(event, FakeLambdaContext())
+
+    message = assert_error(response["statusCode"], json.loads(response["body"]), 400, "INVALID_REQUEST")
+    assert message == f"the body must be JSON (application/json), not {content_type}"
+
+
+def test_a_base64_body_that_is_utf8_json_still_works(app: APIGatewayHttpResolver) -> None:
+    document = json.dumps({"name": "m", "framework": "onnx"}).encode()
+    event = http_event("POST", "/v1/models", body=base64.b64encode(document).decode(), authorizer=ACME_PUBLISH)
+    event["isBase64Encoded"] = True
+
+    assert app.resolve(event, FakeLambdaContext())["statusCode"] == 201
 
 
 def test_an_unknown_field_is_400_naming_the_field(call: Client, store: InMemoryRegistryStore) -> None:

@@ -182,6 +182,66 @@ def test_binary_sizes_must_add_up() -> None:
         parse_request(wrong_shape, length)
 
 
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ([1] * 65, "65 dimensions; at most 64"),
+        ([1] * 70, "70 dimensions; at most 64"),
+        ([INT64_MAX, 0], "too large for any array"),
+        ([0, INT64_MAX], "too large for any array"),
+        ([2**62, 2, 0], "too large for any array"),
+        ([2**64 - 1, 0], "too large for any array"),
+    ],
+)
+@pytest.mark.parametrize("binary", [False, True])
+def test_shapes_numpy_cannot_hold_are_400(shape: list[int], message: str, binary: bool) -> None:
+    # Given a shape numpy refuses (over 64 dimensions, or dimensions whose bytes overflow intp) and no data
+    tensor: dict[str, object] = {"name": "x", "shape": shape, "datatype": "FP32"}
+    if binary:
+        tensor["parameters"] = {"binary_data_size": 0}
+    else:
+        tensor["data"] = []
+    header = json.dumps({"inputs": [tensor]}).encode()
+
+    # When it is parsed, Then it is the client's error, naming the input and the limit
+    with pytest.raises(InvalidRequestError, match=f"input 'x': shape .*{message}"):
+        parse_request(header, len(header) if binary else None)
+
+
+def test_the_largest_shapes_numpy_holds_still_parse() -> None:
+    shape = [1] * 63 + [0]
+    assert parse_request(json.dumps({"inputs": [{"name": "x", "shape": shape, "datatype": "BOOL", "data": []}]}))
+    widest = [INT64_MAX // 4, 0]  # FP32: 4 bytes an element, so the non-zero dimensions' bytes still fit intp
+    request = parse_request(json.dumps({"inputs": [{"name": "x", "shape": widest, "datatype": "FP32", "data": []}]}))
+    assert request.inputs[0].array.shape == tuple(widest)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(0, 3), st.integers(0, 2**64 - 1)), max_size=80),
+    st.sampled_from(["BOOL", "INT8", "FP32", "FP64", "BYTES"]),
+    st.booleans(),
+)
+def test_any_shape_parses_or_is_a_clear_400(shape: list[int], datatype: str, binary: bool) -> None:
+    tensor: dict[str, object] = {"name": "x", "shape": shape, "datatype": datatype}
+    if binary:
+        tensor["parameters"] = {"binary_data_size": 0}
+    else:
+        tensor["data"] = []
+    header = json.dumps({"inputs": [tensor]}).encode()
+    try:
+        request = parse_request(header, len(header) if binary else None)
+    except InvalidRequestError as error:
+        message = error.message
+    else:
+        assert request.inputs[0].array.shape == tuple(shape)
+        return
+    assert message.startswith("input 'x': ")
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200), st.one_of(st.none(), st.integers(-5, 250)))
 def test_arbitrary_bytes_never_crash_the_parser(body: bytes, header_length: int | None) -> None:

@@ -172,14 +172,14 @@ def requested(source: str, detail: object, event_id: str = "e-1") -> dict[str, o
 
 def test_an_event_from_a_registered_source_becomes_a_job_once_per_event_id(world: World) -> None:
     gate, dead, sources = ingress(world)
-    sources.register(ACME, "orders")
-    event = requested("orders", {"model": "tiny", "request": json.loads(body(X, "r-1"))})
+    sources.register(ACME, "acme.orders")
+    event = requested("acme.orders", {"model": "tiny", "request": json.loads(body(X, "r-1"))})
     first = gate.handle(event)
     again = gate.handle(event)  # EventBridge delivers at least once
     assert first is not None
     assert again is not None
     assert first.job_id == again.job_id
-    assert (first.tenant_id, first.source) == ("acme", "orders")
+    assert (first.tenant_id, first.source) == ("acme", "acme.orders")
     assert dead.messages == []
 
 
@@ -187,14 +187,17 @@ def test_an_event_from_a_registered_source_becomes_a_job_once_per_event_id(world
     ("source", "detail", "code"),
     [
         ("strangers", {"model": "tiny", "request": {}}, "UNKNOWN_SOURCE"),
-        ("orders", {"request": {}}, "INVALID_DETAIL"),
-        ("orders", {"model": "tiny", "request": {}, "surprise": 1}, "INVALID_DETAIL"),
-        ("orders", {"model": "nope", "request": json.loads(body(X))}, "NOT_FOUND"),
+        ("orders", {"model": "tiny", "request": {}}, "UNKNOWN_SOURCE"),  # the name without its tenant
+        ("globex.orders", {"model": "tiny", "request": {}}, "UNKNOWN_SOURCE"),  # another tenant's namespace
+        ("acme.", {"model": "tiny", "request": {}}, "UNKNOWN_SOURCE"),
+        ("acme.orders", {"request": {}}, "INVALID_DETAIL"),
+        ("acme.orders", {"model": "tiny", "request": {}, "surprise": 1}, "INVALID_DETAIL"),
+        ("acme.orders", {"model": "nope", "request": json.loads(body(X))}, "NOT_FOUND"),
     ],
 )
 def test_rejected_events_go_to_the_dead_letter_queue_with_the_reason(world, source, detail, code) -> None:
     gate, dead, sources = ingress(world)
-    sources.register(ACME, "orders")
+    sources.register(ACME, "acme.orders")
     assert gate.handle(requested(source, detail)) is None
     (letter,) = [json.loads(m) for m in dead.messages]
     assert letter["code"] == code
@@ -205,23 +208,91 @@ def test_rejected_events_go_to_the_dead_letter_queue_with_the_reason(world, sour
 
 def test_an_event_whose_inputs_do_not_fit_is_a_failed_job_at_once(world: World) -> None:
     gate, _dead, sources = ingress(world)
-    sources.register(ACME, "orders")
-    job = gate.handle(requested("orders", {"model": "tiny", "request": json.loads(body(np.zeros((1, 3))))}))
+    sources.register(ACME, "acme.orders")
+    job = gate.handle(requested("acme.orders", {"model": "tiny", "request": json.loads(body(np.zeros((1, 3))))}))
     assert job is not None
     assert (job.status, job.error_code, job.attempts) == (JobStatus.FAILED, "INVALID_REQUEST", 0)
     assert [e["job_id"] for e in world.events.of_type("InferenceFailed")] == [job.job_id]
     assert world.events.of_type("InferenceJobQueued") == []
 
 
-def test_event_sources_belong_to_one_tenant(world: World) -> None:
+@pytest.mark.parametrize("shape", [[1] * 70, [2**63 - 1, 0]], ids=["70-dimensions", "overflow"])
+def test_an_event_with_a_shape_numpy_cannot_hold_is_a_failed_job_at_once(world: World, shape: list[int]) -> None:
+    gate, dead, sources = ingress(world)
+    sources.register(ACME, "acme.orders")
+    request = {"inputs": [{"name": "input", "shape": shape, "datatype": "FP32", "data": []}]}
+    job = gate.handle(requested("acme.orders", {"model": "tiny", "request": request}))
+    assert job is not None
+    assert (job.status, job.error_code, job.attempts) == (JobStatus.FAILED, "INVALID_REQUEST", 0)
+    assert "input 'input': shape" in (job.error or "")
+    assert dead.messages == []
+
+
+GLOBEX_PUBLISHER = principal("globex", Scope.PUBLISH, Scope.READ)
+
+
+def test_event_sources_are_named_in_their_tenants_namespace(world: World) -> None:
     _, _, sources = ingress(world)
-    sources.register(ACME, "orders")
-    with pytest.raises(ConflictError):
-        sources.register(principal("globex", Scope.PUBLISH), "orders")
-    with pytest.raises(InvalidRequestError):
-        sources.register(ACME, "maas.fake")
+    registered = sources.register(ACME, "acme.orders")
+    assert (registered.tenant_id, registered.source) == ("acme", "acme.orders")
+    assert sources.register(ACME, "acme.shop.eu-1_b").source == "acme.shop.eu-1_b"
+    with pytest.raises(ConflictError):  # registering one's own source twice
+        sources.register(ACME, "acme.orders")
+    assert [s.source for s in sources.list(ACME)] == ["acme.orders", "acme.shop.eu-1_b"]
+    assert sources.list(GLOBEX_PUBLISHER) == []
+
+
+@pytest.mark.parametrize(
+    "source", ["orders", "globex.orders", "acme", "acme.", "acme..x", "acme.-x", "acmeco.x", "ACME.x", "acme.a b"]
+)
+def test_a_source_outside_the_tenants_namespace_is_400(world: World, source: str) -> None:
+    _, _, sources = ingress(world)
+    with pytest.raises(InvalidRequestError, match=r"named 'acme\.<name>'"):
+        sources.register(ACME, source)
+
+
+def test_no_tenant_can_squat_or_probe_another_tenants_source(world: World) -> None:
+    # Given globex registered globex.orders
+    _, _, sources = ingress(world)
+    sources.register(GLOBEX_PUBLISHER, "globex.orders")
+
+    # When acme tries that name, and one nobody registered in globex's namespace
+    with pytest.raises(InvalidRequestError) as taken:
+        sources.register(ACME, "globex.orders")
+    with pytest.raises(InvalidRequestError) as free:
+        sources.register(ACME, "globex.billing")
+
+    # Then both answers are the same 400: acme learns nothing, and cannot take globex's names
+    assert taken.value.message == free.value.message
     with pytest.raises(NotFoundError):
-        sources.delete(principal("globex", Scope.PUBLISH), "orders")
+        sources.delete(ACME, "globex.orders")
+    assert [s.source for s in sources.list(GLOBEX_PUBLISHER)] == ["globex.orders"]
+
+
+def test_reserved_sources_are_refused(world: World) -> None:
+    _, _, sources = ingress(world)
+    for tenant_id in ("aws", "maas-team"):
+        with pytest.raises(InvalidRequestError, match="reserved"):
+            sources.register(principal(tenant_id, Scope.PUBLISH), f"{tenant_id}.orders")
+
+
+def test_events_run_as_the_tenant_the_source_names(world: World) -> None:
+    # Given acme and globex each registered a source of their own
+    gate, dead, sources = ingress(world)
+    sources.register(ACME, "acme.orders")
+    sources.register(GLOBEX_PUBLISHER, "globex.orders")
+    detail = {"model": "tiny", "request": json.loads(body(X, "r-1"))}
+
+    # When each sends an event naming acme's model "tiny"
+    mine = gate.handle(requested("acme.orders", detail, "e-1"))
+    theirs = gate.handle(requested("globex.orders", detail, "e-2"))
+
+    # Then acme's runs as acme; globex's runs as globex, which has no such model
+    assert mine is not None
+    assert (mine.tenant_id, mine.source) == ("acme", "acme.orders")
+    assert theirs is None
+    (letter,) = [json.loads(m) for m in dead.messages]
+    assert (letter["event"]["source"], letter["code"]) == ("globex.orders", "NOT_FOUND")
 
 
 # --- the worker engine --------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ Jobs table (TTL on ``expires_at``), keyed under the tenant:
 | job         | T#<tenant> | JOB#<job id>       |
 | idempotency | T#<tenant> | IDEM#<key>         |
 
-Event sources live in the registry table: ``T#<tenant> / SOURCE#<source>`` for the tenant's list, and
-``SOURCE#<source> / OWNER`` so that a source belongs to one tenant only; both written in one transaction.
+Event sources live in the registry table under their tenant, ``T#<tenant> / SOURCE#<source>``: a source's name
+starts with its tenant's id (``acme.orders``), so no item needs to hold names across tenants.
 """
 
 from __future__ import annotations
@@ -287,32 +287,17 @@ class DynamoEventSourceStore:
         self._table = dynamodb_table(table_name)
 
     def put_event_source(self, source: EventSource) -> None:
-        serializer = _serializer()
         doc = json.loads(source.model_dump_json())
-        items = [
-            {"PK": f"SOURCE#{source.source}", "SK": "OWNER", "kind": "event_source", **doc},
-            {"PK": _pk(source.tenant_id), "SK": f"SOURCE#{source.source}", "kind": "event_source", **doc},
-        ]
+        item = {"PK": _pk(source.tenant_id), "SK": f"SOURCE#{source.source}", "kind": "event_source", **doc}
         try:
-            client("dynamodb").transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._name,
-                            "Item": {k: serializer.serialize(v) for k, v in item.items()},
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    }
-                    for item in items
-                ]
-            )
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            if is_conditional_failure(exc):
                 raise ConflictError(f"event source '{source.source}' is registered already") from exc
             raise
 
-    def get_event_source(self, source: str) -> EventSource | None:
-        item = self._table.get_item(Key={"PK": f"SOURCE#{source}", "SK": "OWNER"}).get("Item")
+    def get_event_source(self, tenant_id: str, source: str) -> EventSource | None:
+        item = self._table.get_item(Key={"PK": _pk(tenant_id), "SK": f"SOURCE#{source}"}).get("Item")
         return EventSource.model_validate(item) if item else None
 
     def list_event_sources(self, tenant_id: str) -> list[EventSource]:
@@ -320,9 +305,12 @@ class DynamoEventSourceStore:
         return [EventSource.model_validate(item) for item in page.get("Items", [])]
 
     def delete_event_source(self, tenant_id: str, source: str) -> bool:
-        found = self.get_event_source(source)
-        if found is None or found.tenant_id != tenant_id:
-            return False
-        self._table.delete_item(Key={"PK": _pk(tenant_id), "SK": f"SOURCE#{source}"})
-        self._table.delete_item(Key={"PK": f"SOURCE#{source}", "SK": "OWNER"})
+        try:
+            self._table.delete_item(
+                Key={"PK": _pk(tenant_id), "SK": f"SOURCE#{source}"}, ConditionExpression="attribute_exists(PK)"
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
         return True

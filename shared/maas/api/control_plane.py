@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, TypeVar
 
+import pybase64
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from maas.access import Grants
 from maas.aliases import Alias, Aliases
@@ -218,8 +221,30 @@ def aliases_router(aliases: Aliases) -> APIGatewayHttpRouter:
     return router
 
 
+class HttpApiEvent(APIGatewayProxyEventV2):
+    """The payload 2.0 event, whose body a route reads as text: one that is not UTF-8 is the client's error.
+
+    API Gateway hands over a body that is not valid UTF-8 base64-encoded, whatever its Content-Type says;
+    Powertools decodes it for the route's pydantic model and would raise ``UnicodeDecodeError`` (a 500).
+    Routes that take raw bytes (job submissions) read ``body`` itself and never come here.
+    """
+
+    @cached_property
+    def decoded_body(self) -> str | None:
+        body = self.body
+        if not (self.is_base64_encoded and body):
+            return body
+        try:
+            return pybase64.b64decode(body, validate=True).decode("utf-8")
+        except ValueError:  # binascii.Error, UnicodeDecodeError
+            raise InvalidRequestError("the request body is not UTF-8 text (a JSON body must be)") from None
+
+
 class ControlPlaneResolver(APIGatewayHttpResolver):
     """Authentication comes before body validation: a caller without a valid key learns nothing of the API."""
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> HttpApiEvent:
+        return HttpApiEvent(event, self._json_body_deserializer)
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}

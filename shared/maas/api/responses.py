@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from maas.errors import MaasError
 from maas.observability import logger
@@ -42,6 +45,11 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def handle_validation_error(exc: RequestValidationError) -> Response[str]:
         return error_response(400, "INVALID_REQUEST", _describe(list(exc.errors())))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def handle_unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        content_type = app.current_event.headers.get("content-type", "")[:100]
+        return error_response(400, "INVALID_REQUEST", f"the body must be JSON (application/json), not {content_type}")
 
     @app.not_found
     def handle_not_found(exc: Exception) -> Response[str]:

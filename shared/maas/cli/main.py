@@ -284,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = local.add_parser("up", help="start the platform on this machine (foreground; Ctrl-C stops it)")
     up.add_argument("--detach", "-d", action="store_true", help="run in the background and return when ready")
     up.add_argument("--template", default="template.yaml")
-    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument(
+        "--host", default="127.0.0.1", help="gateway address (the AWS emulator listens on 127.0.0.1 whatever it is)"
+    )
     up.add_argument("--port", type=int, default=3000, help="gateway port")
     up.add_argument("--aws-port", type=int, default=4566, help="moto server port")
     up.add_argument("--aws-endpoint", help="use this emulator (e.g. LocalStack) instead of starting moto")

@@ -24,6 +24,8 @@ from maas.datatypes import is_oip_datatype, to_numpy
 from maas.errors import InvalidRequestError
 
 HEADER_LENGTH = "inference-header-content-length"
+MAX_DIMS = 64  # numpy's limit on an array's dimensions
+_MAX_ARRAY_BYTES = int(np.iinfo(np.intp).max)
 
 _FIELDS = {"id", "parameters", "inputs", "outputs"}
 _INPUT_FIELDS = {"name", "shape", "datatype", "parameters", "data"}
@@ -58,11 +60,20 @@ def _bad(message: str) -> InvalidRequestError:
     return InvalidRequestError(message)
 
 
-def _shape(name: str, value: Any) -> tuple[int, ...]:
+def _shape(name: str, value: Any, datatype: str) -> tuple[int, ...]:
+    """The shape, if numpy can hold an array of it: at most ``MAX_DIMS`` dimensions, and bytes that ``intp`` can
+    count (numpy refuses a shape whose non-zero dimensions overflow, even when another dimension is zero)."""
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
         raise _bad(f"input '{name}': shape must be a list of integers")
+    if len(value) > MAX_DIMS:
+        raise _bad(f"input '{name}': shape has {len(value)} dimensions; at most {MAX_DIMS}")
     if any(d < 0 for d in value):
         raise _bad(f"input '{name}': shape {value} has a negative dimension")
+    size = to_numpy(datatype).itemsize
+    for dim in value:
+        size *= max(dim, 1)
+        if size > _MAX_ARRAY_BYTES:
+            raise _bad(f"input '{name}': shape {value} is too large for any array")
     return tuple(value)
 
 
@@ -78,7 +89,9 @@ def _from_json_data(name: str, datatype: str, shape: tuple[int, ...], data: Any)
         try:
             array = np.asarray(data)
         except (ValueError, TypeError):
-            raise _bad(f"input '{name}': data is not a regular array of numbers (ragged nesting?)") from None
+            raise _bad(
+                f"input '{name}': data is not a regular array of numbers (ragged, or nested over {MAX_DIMS} deep?)"
+            ) from None
         kind = array.dtype.kind
         if datatype == "BOOL":
             if kind != "b" and array.size:
@@ -204,7 +217,7 @@ def parse_request(body: str | bytes, header_length: int | None = None) -> InferR
         datatype = raw_input.get("datatype")
         if not isinstance(datatype, str) or not is_oip_datatype(datatype):
             raise _bad(f"input '{name}': datatype {datatype!r} is not an Open Inference Protocol datatype")
-        shape = _shape(name, raw_input.get("shape"))
+        shape = _shape(name, raw_input.get("shape"), datatype)
         input_parameters = raw_input.get("parameters") or {}
         if not isinstance(input_parameters, dict):
             raise _bad(f"input '{name}': parameters must be an object")

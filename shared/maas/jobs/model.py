@@ -153,8 +153,19 @@ class InferenceRequestedDetail(BaseModel):
 
 
 class EventSource(BaseModel):
-    """A source name a tenant registered: its ``InferenceRequested`` events run as that tenant."""
+    """A source name a tenant registered: its ``InferenceRequested`` events run as that tenant.
+
+    Names are scoped by tenant: a tenant's sources are ``<tenant_id>.<name>``, so that no tenant can take a
+    name another one needs, or learn which names another registered. A source's tenant is read off its name.
+    """
 
     source: str
     tenant_id: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+def source_tenant(source: str) -> str:
+    """The tenant whose namespace an event source name is in: ``acme.orders`` -> ``acme`` (tenant ids hold no
+    dot); "" for a name outside every tenant's."""
+    tenant_id, dot, name = source.partition(".")
+    return tenant_id if dot and name else ""

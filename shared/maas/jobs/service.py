@@ -43,6 +43,7 @@ from maas.jobs.model import (
     JobOutcome,
     JobStatus,
     new_job_id,
+    source_tenant,
 )
 from maas.jobs.store import EventSourceStore, JobStore
 from maas.observability import logger
@@ -51,7 +52,7 @@ from maas.quotas import QuotaEnforcer, UsageRecorder
 from maas.tenants import require
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SOURCE = re.compile(r"^[a-z0-9-]+\.[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def request_key(tenant_id: str, job_id: str) -> str:
@@ -268,12 +269,17 @@ class EventSources:
         self.store = store
 
     def register(self, principal: Principal, source: str) -> EventSource:
+        """``<tenant_id>.<name>`` only: any other name is refused the same way whether or not it exists."""
         require(principal, Scope.PUBLISH)
-        if not _SOURCE.fullmatch(source) or source.startswith(("aws.", "maas")):
+        tenant_id = principal.tenant_id
+        if source_tenant(source) != tenant_id or len(source) > 128 or not _SOURCE.fullmatch(source):
             raise InvalidRequestError(
-                "an event source is 1 to 128 letters, digits, '.', '_' or '-', and not 'aws.*' or 'maas*'"
+                f"an event source of tenant '{tenant_id}' is named '{tenant_id}.<name>', at most 128 characters, "
+                "<name> starting with a letter or digit then letters, digits, '.', '_' or '-'"
             )
-        registered = EventSource(source=source, tenant_id=principal.tenant_id)
+        if source.startswith(("aws.", "maas")):  # the ingress rule never delivers them: they are AWS's and ours
+            raise InvalidRequestError("event sources starting with 'aws.' or 'maas' are reserved")
+        registered = EventSource(source=source, tenant_id=tenant_id)
         self.store.put_event_source(registered)
         return registered
 
@@ -316,7 +322,8 @@ class Ingress:
 
     def _submit(self, event: dict[str, Any]) -> Job:
         source = str(event.get("source", ""))
-        registered = self.sources.get_event_source(source)
+        tenant_id = source_tenant(source)
+        registered = self.sources.get_event_source(tenant_id, source) if tenant_id else None
         if registered is None:
             raise IngressRejectedError(f"event source '{source}' is not registered to any tenant", "UNKNOWN_SOURCE")
         try:

@@ -56,10 +56,12 @@ class JobStore(Protocol):
 
 
 class EventSourceStore(Protocol):
-    def put_event_source(self, source: EventSource) -> None:
-        """ConflictError when any tenant registered the source already."""
+    """A tenant's event sources, kept under the tenant: a source is looked up in the tenant its name names."""
 
-    def get_event_source(self, source: str) -> EventSource | None: ...
+    def put_event_source(self, source: EventSource) -> None:
+        """ConflictError when the tenant registered the source already."""
+
+    def get_event_source(self, tenant_id: str, source: str) -> EventSource | None: ...
 
     def list_event_sources(self, tenant_id: str) -> list[EventSource]: ...
 

@@ -3,7 +3,8 @@
 DynamoDB applies each write to an item atomically: two concurrent ``ADD`` updates of one counter both count.
 moto's DynamoDB backend does not lock, so under concurrent requests (shards finishing together) an update can
 be lost. The local runtime therefore serialises DynamoDB calls, as the real service behaves; S3, SQS and
-EventBridge stay concurrent. Run as ``python -m maas.local.emulator -H HOST -p PORT``.
+EventBridge stay concurrent. Run as ``python -m maas.local.emulator -H HOST -p PORT``; the local runtime always
+gives it 127.0.0.1 (``EMULATOR_HOST``): moto accepts any signature, so whoever reaches it reads everything.
 """
 
 from __future__ import annotations

@@ -3,12 +3,18 @@
 Per request: match the route (literal segments beat parameters, as API Gateway ranks them), call the Lambda
 authorizer when the route has one, build the 2.0 event with the authorizer's context, invoke the function
 in its own process and turn its result into the HTTP response.
+
+Connections: a listen backlog of ``SOMAXCONN`` (the standard library's default of 5 resets clients that start
+together), and deadlines on reading each request (``ReadTimeouts``), so that a client that sends part of its
+headers, or less body than its ``Content-Length``, or trickles bytes, cannot hold a thread.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -16,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pybase64
@@ -24,6 +30,9 @@ import pybase64
 from maas.local.functions import InvocationError
 from maas.local.provision import RouteSpec
 from maas.observability import logger
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's own limit
 Invoker = Callable[[str, Any], Any]
@@ -71,20 +80,45 @@ def _json_error(status: int, code: str, message: str) -> tuple[int, dict[str, st
     return status, {"content-type": "application/json"}, json.dumps({"error": message, "code": code}).encode()
 
 
+@dataclass(frozen=True)
+class ReadTimeouts:
+    """Seconds a client has: to begin its next request on an open connection (``idle``; then the connection is
+    closed), and once it began, to send the request line and headers (``headers``) and then the body (``body``).
+    Each is a deadline for the whole part, not a limit per read that every byte renews. Past ``headers`` or
+    ``body`` the client gets 408 and the connection is closed (a request line cut short is closed unanswered).
+    """
+
+    idle: float = 60
+    headers: float = 10
+    body: float = 60
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = max(socket.SOMAXCONN, 1024)  # the kernel caps it at net.core.somaxconn
+
+
 class Gateway:
     def __init__(
-        self, routes: list[RouteSpec], invoke: Invoker, *, host: str, port: int, stage: str = "$default"
+        self,
+        routes: list[RouteSpec],
+        invoke: Invoker,
+        *,
+        host: str,
+        port: int,
+        stage: str = "$default",
+        timeouts: ReadTimeouts | None = None,
     ) -> None:
         self.router = Router(routes)
         self.invoke = invoke
         self.stage = stage
+        self.timeouts = timeouts or ReadTimeouts()
         gateway = self
 
         class Handler(_RequestHandler):
             owner = gateway
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), Handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -97,7 +131,8 @@ class Gateway:
         self._thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread is not None:  # shutdown() waits for serve_forever: forever, if it never ran
+            self.server.shutdown()
         self.server.server_close()
 
     # --- one request ----------------------------------------------------------------------------------------
@@ -209,6 +244,29 @@ def _response(result: Any) -> tuple[int, dict[str, str], bytes]:
     return int(result["statusCode"]), headers, raw
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A connection's reads, each given only the time left before ``deadline`` (monotonic), or ``idle`` seconds
+    while no deadline is set: a client that trickles bytes cannot renew a per-read timeout forever."""
+
+    def __init__(self, sock: socket.socket, idle: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._idle = idle
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        timeout = self._idle
+        if self.deadline is not None:
+            timeout = self.deadline - time.monotonic()
+            if timeout <= 0:
+                raise TimeoutError("read deadline passed")
+        self._sock.settimeout(timeout)
+        return self._sock.recv_into(buffer)
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     owner: Gateway
     protocol_version = "HTTP/1.1"
@@ -221,6 +279,40 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the base class's reader has no deadline: read through one that has
+        self._reader = _DeadlineReader(self.connection, self.owner.timeouts.idle)
+        self._buffered = io.BufferedReader(self._reader)
+        self.rfile = self._buffered
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = None
+        try:
+            began = self._buffered.peek(1)  # the next request's first byte, within the idle timeout
+        except OSError:  # TimeoutError included: an idle connection is closed unanswered
+            began = b""
+        if not began:
+            self.close_connection = True
+            return
+        self._reader.deadline = time.monotonic() + self.owner.timeouts.headers
+        super().handle_one_request()  # a request line cut short times out in there: closed unanswered
+
+    def parse_request(self) -> bool:
+        try:
+            return super().parse_request()
+        except TimeoutError:
+            self._time_out(f"the request headers did not arrive within {self.owner.timeouts.headers:g} s")
+            return False
+
+    def _time_out(self, message: str) -> None:
+        self.close_connection = True
+        status, headers, body = _json_error(408, "REQUEST_TIMEOUT", message)
+        try:
+            self._respond(status, headers, body, close=True)
+        except OSError:
+            pass  # the client is gone
+
     def _serve(self) -> None:
         started = time.perf_counter()
         length = int(self.headers.get("content-length") or 0)
@@ -231,7 +323,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             status, headers, body = _json_error(413, "PAYLOAD_TOO_LARGE", "request body over 10 MB")
             self.close_connection = True
         else:
-            payload = self.rfile.read(length) if length else b""
+            self._reader.deadline = time.monotonic() + self.owner.timeouts.body
+            try:
+                payload = self.rfile.read(length) if length else b""
+            except TimeoutError:
+                seconds = self.owner.timeouts.body
+                self._time_out(f"the request body ({length} bytes) did not arrive within {seconds:g} s")
+                return
+            if len(payload) < length:  # the client closed its side before sending the whole body
+                self.close_connection = True
+                return
             request_headers: dict[str, str] = {}
             for name, value in self.headers.items():
                 key = name.lower()
@@ -239,16 +340,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
             status, headers, body = self.owner.handle(
                 self.command, self.path, request_headers, payload, self.client_address[0]
             )
+        self._respond(status, headers, body)
+        logger.debug("request", extra={"path": self.path, "status": status, "ms": time.perf_counter() - started})
+
+    def _respond(self, status: int, headers: dict[str, str], body: bytes, *, close: bool = False) -> None:
+        self.connection.settimeout(self.owner.timeouts.idle)  # writing: a read's last deadline no longer applies
         self.send_response(status)
         for key, value in headers.items():
             if key not in ("content-length", "connection", "transfer-encoding"):
                 for line in value.split("\n") if key == "set-cookie" else [value]:
                     self.send_header(key, line)
+        if close:
+            self.send_header("connection", "close")
         self.send_header("content-length", str(len(body)))
         self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        logger.debug("request", extra={"path": self.path, "status": status, "ms": time.perf_counter() - started})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve

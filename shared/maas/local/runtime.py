@@ -34,6 +34,9 @@ ACCOUNT_ID = "123456789012"
 # Where the local runtime departs from the template's defaults (a user's --parameter-overrides still win):
 # a revoked grant takes effect at once, and usage reaches the table within a second.
 LOCAL_PARAMETER_DEFAULTS = {"GrantCacheSeconds": "0", "UsageFlushSeconds": "1"}
+# moto accepts any signature and serves every tenant's objects: it must never be reachable from another machine,
+# whatever address the gateway is given
+EMULATOR_HOST = "127.0.0.1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
@@ -84,7 +87,7 @@ class LocalRuntime:
         self.config = config
         self.state_dir = config.state_dir.resolve()
         self.log_dir = self.state_dir / "logs"
-        self.endpoint = config.aws_endpoint or f"http://{config.host}:{config.aws_port}"
+        self.endpoint = config.aws_endpoint or f"http://{EMULATOR_HOST}:{config.aws_port}"
         self.moto: subprocess.Popen[bytes] | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[QueuePoller] = []
@@ -133,9 +136,9 @@ class LocalRuntime:
             raise RuntimeStartError(f"already running ({self.state_dir / state.STATE_FILE})")
         if not port_free(config.host, config.gateway_port):
             raise RuntimeStartError(f"port {config.gateway_port} on {config.host} is in use; choose --port")
-        if not config.aws_endpoint and not port_free(config.host, config.aws_port):
+        if not config.aws_endpoint and not port_free(EMULATOR_HOST, config.aws_port):
             raise RuntimeStartError(
-                f"port {config.aws_port} on {config.host} is in use (LocalStack or another moto?); "
+                f"port {config.aws_port} on {EMULATOR_HOST} is in use (LocalStack or another moto?); "
                 "choose --aws-port, or use it with --aws-endpoint"
             )
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +233,7 @@ class LocalRuntime:
             return
         log = open(self.log_dir / "moto.log", "ab")  # noqa: SIM115 - handed to the child
         self.moto = subprocess.Popen(
-            [sys.executable, "-m", "maas.local.emulator", "-H", self.config.host, "-p", str(self.config.aws_port)],
+            [sys.executable, "-m", "maas.local.emulator", "-H", EMULATOR_HOST, "-p", str(self.config.aws_port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
