@@ -18,7 +18,7 @@ BUILD_DIR := .aws-sam/build
 # `maas local up --from-build` runs the functions on it.
 LAMBDA_RUNTIME := build/lambda-runtime
 
-.PHONY: install demo test test-unit test-integration test-e2e test-built lint format up down bench clean build sam
+.PHONY: install demo demo-built test test-unit test-integration test-e2e test-built lint format up down bench clean build sam
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(PY) -m maas.demo
+
+# The same demo on the functions as `make build` made them (maas local up --from-build).
+demo-built: install build
+	$(PY) -m maas.demo --from-build $(BUILD_DIR)
 
 # Everything, then the end-to-end tests that cover each function again on what `make build` made.
 test: install build
