@@ -32,18 +32,18 @@ def make_runner(backend: str) -> tuple[object, str]:
     """The model as the worker's backends run it: a dict of numpy arrays in, a dict out."""
     from maas.modelkit import export_mlp, export_torchscript_mlp
 
-    with tempfile.TemporaryDirectory() as tmp:
-        if backend == "torch":
-            from maas.domain import Signature
-            from maas.worker.backends import load_torchscript
+    tmp = tempfile.mkdtemp(prefix="maas-bench-")  # kept: the TorchScript model host reads the artifact from it
+    if backend == "torch":  # in a model host, as the worker runs TorchScript (benchmarks/sandbox.py compares)
+        from maas.domain import Signature
+        from maas.worker.backends import load_torchscript
 
-            signature = Signature.model_validate(export_torchscript_mlp(Path(tmp) / "m.pt", [256, 1024, 1024, 10]))
-            model = load_torchscript(str(Path(tmp) / "m.pt"), signature)
-        else:
-            from maas.worker.backends import load_onnx
+        signature = Signature.model_validate(export_torchscript_mlp(Path(tmp) / "m.pt", [256, 1024, 1024, 10]))
+        torchscript = load_torchscript(str(Path(tmp) / "m.pt"), signature)
+        return torchscript.run, torchscript.device
+    from maas.worker.backends import load_onnx
 
-            model = load_onnx(str(export_mlp(Path(tmp) / "m.onnx", [256, 1024, 1024, 10])))
-    return model.run, model.device
+    onnx = load_onnx(str(export_mlp(Path(tmp) / "m.onnx", [256, 1024, 1024, 10])))
+    return onnx.run, onnx.device
 
 
 def main() -> None:
