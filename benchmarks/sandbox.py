@@ -2,9 +2,10 @@
 
 Model: the medium MLP 256 -> 1024 -> 1024 -> 10 (TorchScript), on CPU here (the host uses CUDA where torch finds
 a device). Measured in one run, alternating:
-- per call, at batch sizes 1, 8, 32 and 128: ``torch.jit.load`` in this process (the raw baseline, as the
-  worker ran TorchScript before the sandbox) against ``TorchScriptBackend.run`` (tensors over a unix socket to
-  the host and back);
+- per call, at batch sizes 1, 8, 32 and 128: ``torch.jit.load`` run in the calling process (the raw baseline, as
+  the worker ran TorchScript before the sandbox; measured in a child process, so that this one, like the worker,
+  holds no torch threads of its own) against ``TorchScriptBackend.run`` (tensors over a unix socket to the host
+  and back);
 - through the dynamic batcher: 1024 single-row requests in flight, max batch 32 and the best size.
 Goal: the sandboxed path at >= 0.8x the in-process one (rows per second). Also printed: the host's start time.
 
@@ -15,8 +16,10 @@ Prints a table, then one JSON object of the figures as the last line.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,42 +69,71 @@ def batched_rate(run: Callable[[dict[str, np.ndarray]], Any], rows: np.ndarray, 
     return len(rows) / elapsed
 
 
+def modes(rows: np.ndarray) -> list[tuple[str, Callable[[Callable[..., Any]], float]]]:
+    return [
+        *((f"batch {b}", lambda run, b=b: rate(run, rows, b)) for b in (1, 8, 32, 128)),
+        ("dynamic, max 32", lambda run: batched_rate(run, rows, 32)),
+        ("dynamic, max 128", lambda run: batched_rate(run, rows, 128)),
+    ]
+
+
+def measure(run: Callable[..., Any], rows: np.ndarray) -> dict[str, float]:
+    for _ in range(20):  # warm
+        run({"input": rows[:32]})
+    return {name: how(run) for name, how in modes(rows)}
+
+
+def raw_worker(path: Path, requests: int, threads: int) -> None:
+    """One round of the baseline, in a process of its own (the worker process has no torch of its own now)."""
+    import json
+
+    rows = np.random.default_rng(0).standard_normal((requests, SIZES[0])).astype(np.float32)
+    print(json.dumps(measure(in_process(path, threads), rows)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--raw-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    threads = max(1, os.cpu_count() or 1)
+    if args.export:
+        from maas.modelkit import export_torchscript_mlp
+
+        print(json.dumps(export_torchscript_mlp(args.export, SIZES)))
+        return
+    if args.raw_worker:
+        raw_worker(args.raw_worker, args.requests, threads)
+        return
 
     from maas.domain import Signature
-    from maas.modelkit import export_torchscript_mlp
     from maas.worker.backends import load_torchscript
 
-    threads = max(1, os.cpu_count() or 1)
+    def child(*extra: str) -> str:
+        done = subprocess.run([sys.executable, __file__, *extra], capture_output=True, text=True, check=True)
+        return done.stdout.strip().splitlines()[-1]
+
     rows = np.random.default_rng(0).standard_normal((args.requests, SIZES[0])).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model" / "model.pt"
         path.parent.mkdir()
-        signature = Signature.model_validate(export_torchscript_mlp(path, SIZES))
-        raw = in_process(path, threads)
+        # torch stays out of this process, as out of the worker's: the module is exported and its baseline run
+        # in child processes, alternating with the sandboxed rounds
+        signature = Signature.model_validate(json.loads(child("--export", str(path))))
         started = time.perf_counter()
         backend = load_torchscript(str(path), signature, use_cuda=None)
         start_s = time.perf_counter() - started
-        hosted = backend.run
+        samples: dict[str, dict[str, list[float]]] = {}
         try:
-            np.testing.assert_allclose(hosted({"input": rows[:8]})["logits"], raw({"input": rows[:8]})["logits"])
-            for run in (raw, hosted):  # warm
-                for _ in range(20):
-                    run({"input": rows[:32]})
-            samples: dict[str, dict[str, list[float]]] = {}
-            modes: list[tuple[str, Callable[[Callable[..., Any]], float]]] = [
-                *((f"batch {b}", lambda run, b=b: rate(run, rows, b)) for b in (1, 8, 32, 128)),
-                ("dynamic, max 32", lambda run: batched_rate(run, rows, 32)),
-                ("dynamic, max 128", lambda run: batched_rate(run, rows, 128)),
-            ]
             for _ in range(args.rounds):
-                for name, measure in modes:
-                    for label, run in (("raw", raw), ("sandbox", hosted)):
-                        samples.setdefault(name, {}).setdefault(label, []).append(measure(run))
+                raw = json.loads(child("--raw-worker", str(path), "--requests", str(args.requests)))
+                boxed = measure(backend.run, rows)
+                for name in boxed:
+                    samples.setdefault(name, {"raw": [], "sandbox": []})
+                    samples[name]["raw"].append(raw[name])
+                    samples[name]["sandbox"].append(boxed[name])
             confinement = backend.host.confinement
         finally:
             backend.close()
@@ -130,6 +162,7 @@ def main() -> None:
             "model": SIZES,
             "device": backend.device,
             "threads": threads,
+            "rounds": args.rounds,
             "host_start_s": round(start_s, 3),
             "confinement": confinement,
             "modes": figures,
