@@ -138,6 +138,28 @@ def test_a_module_over_its_memory_limit_fails_and_the_next_call_gets_a_new_host(
     assert outputs["y"].shape == (1, 4)
 
 
+@confinable
+def test_a_module_that_fills_its_scratch_is_stopped(tmp_path: Path) -> None:
+    # from_file(shared=True) creates the file it names: within the scratch (its working directory) it may,
+    # up to the scratch's total; past it the host is stopped, so that the shared disk does not fill
+    source = "total = torch.zeros(1)\n"
+    source += "if x.sum() > 0.0:\n"
+    source += "    for i in range(8):\n"
+    source += '        t = torch.from_file("f" + str(i), shared=True, size=1024 * 1024, dtype=torch.uint8)\n'
+    source += "        total = total + t.fill_(1).sum()\n"  # used, so that TorchScript keeps the writes
+    source += "return x + total * 0.0\n"
+    path = script_forward(tmp_path / "m" / "model.pt", source)
+    config_host = host_for(path)
+    config_host.config.scratch_bytes = 4 * 1024 * 1024
+    with config_host as host:
+        host.start()
+        assert host.run({"x": np.zeros((1, 4), np.float32)})["y"].shape == (1, 4)
+        with pytest.raises(ModelHostError) as stopped:
+            host.run({"x": np.ones((1, 4), np.float32)})
+        assert stopped.value.kind == "scratch"
+        assert not host.alive
+
+
 def test_a_host_that_cannot_confine_refuses_before_it_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from maas.sandbox import client, confine
 
@@ -172,6 +194,8 @@ results = {
     "udp_socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
     "signal_parent": attempt(lambda: os.kill(os.getppid(), 0)),
     "exec": attempt(lambda: subprocess.run(["/bin/true"], check=True)),
+    "fork": attempt(lambda: os.fork() or os._exit(0)),
+    "thread": attempt(lambda: __import__("threading").Thread(target=lambda: None).start()),
     "signal_self": attempt(lambda: os.kill(os.getpid(), 0)),
 }
 print(json.dumps({"results": results, "network_namespace": ns, "landlock": applied.landlock_abi}))
@@ -198,6 +222,7 @@ def test_a_confined_process_reads_and_writes_only_what_it_was_given(tmp_path: Pa
     assert results["read_own"] == "allowed"
     assert results["write_scratch"] == "allowed"
     assert results["signal_self"] == "allowed"
+    assert results["thread"] == "allowed"
     for denied in (
         "read_secret",
         "read_environ_of_parent",
@@ -206,6 +231,7 @@ def test_a_confined_process_reads_and_writes_only_what_it_was_given(tmp_path: Pa
         "udp_socket",
         "signal_parent",
         "exec",
+        "fork",
     ):
         assert results[denied] == "PermissionError", (denied, results)
     assert (scratch / "new.txt").read_text() == "x"

@@ -68,8 +68,9 @@ class HostConfig:
     threads: int = 1
     require_confinement: bool = True
     run_timeout: float = 60.0
-    max_frame_bytes: int = 1 << 30
-    scratch_file_bytes: int = 64 << 20
+    max_frame_bytes: int = 256 << 20  # what the worker accepts back per call (its memory, not the host's)
+    scratch_bytes: int = 64 << 20  # the scratch directory's files, all together (each one by RLIMIT_FSIZE)
+    scratch_files: int = 64
 
 
 def host_environment(scratch: str) -> dict[str, str]:
@@ -191,6 +192,7 @@ class ModelHost:
                 self._stop()
                 raise ModelHostError(f"the model host stopped ({exc.__class__.__name__})", "crashed") from exc
             header, outputs = self._receive(self.config.run_timeout)
+            self._check_scratch()
             self.peak_rss = max(self.peak_rss, int(header.get("peak_rss", 0)))  # loads and smoke runs report it
             if header.get("op") != "result":
                 raise _error(header, "the model failed")
@@ -212,6 +214,23 @@ class ModelHost:
         finally:
             if self._sock is not None:
                 self._sock.settimeout(None)
+
+    def _check_scratch(self) -> None:
+        """The host may write files into its scratch, up to a total: past it, it stops (the disk is shared)."""
+        if self._scratch is None:
+            return
+        total = count = 0
+        with os.scandir(self._scratch) as entries:
+            for entry in entries:
+                count += 1
+                total += entry.stat(follow_symlinks=False).st_size
+                if count > self.config.scratch_files or total > self.config.scratch_bytes:
+                    self._kill()
+                    raise ModelHostError(
+                        f"the model wrote more than its scratch allows ({self.config.scratch_files} files, "
+                        f"{self.config.scratch_bytes} bytes); its host was stopped",
+                        "scratch",
+                    )
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:

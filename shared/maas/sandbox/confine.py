@@ -6,8 +6,9 @@ tenant's artifact, so that the code in the artifact runs with:
 - **Landlock** (ABI 1 and newer): reads only below the directories it is given (its artifact, the runtime's
   own code), writes only below its scratch directory; from ABI 4 no TCP bind or connect; from ABI 6 no signals
   to, and no abstract unix sockets of, processes outside the sandbox.
-- **seccomp**: no new sockets, no ``execve``, no ``ptrace`` or access to other processes' memory, no mounts,
-  namespaces, keyrings, BPF, io_uring, kernel modules or file handles, and no signals but to itself.
+- **seccomp**: no new sockets, no new processes (threads only), no ``execve``, no ``ptrace`` or access to
+  other processes' memory, no mounts, namespaces, keyrings, BPF, io_uring, kernel modules or file handles, and
+  no signals but to itself.
 - **a network namespace** of its own (no interfaces but a loopback that is down) where the kernel lets it make
   one; ``PR_SET_NO_NEW_PRIVS``; ``RLIMIT_AS`` (memory), ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE``, ``RLIMIT_CORE``.
 
@@ -67,6 +68,8 @@ _SYSCALLS = {
         "fanotify_init": 300,
         "clone": 56,
         "clone3": 435,
+        "fork": 57,
+        "vfork": 58,
         "kill": 62,
         "tkill": 200,
         "tgkill": 234,
@@ -129,9 +132,12 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 READ = FS_READ_FILE | FS_READ_DIR
 READ_EXECUTE = READ | FS_EXECUTE
 READ_WRITE = READ | FS_WRITE_FILE | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE_DIR | FS_MAKE_REG | FS_TRUNCATE
+# a model host's scratch: plain files at its top level only, so that what it holds is one listing away
+SCRATCH = READ | FS_WRITE_FILE | FS_REMOVE_FILE | FS_MAKE_REG | FS_TRUNCATE
 
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
 _CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
+_CLONE_THREAD = 0x00010000
 _CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -311,6 +317,8 @@ _DENIED = [
     "name_to_handle_at",
     "fanotify_init",
     "tkill",
+    "fork",
+    "vfork",
 ]
 _LD_W_ABS, _JEQ_K, _JSET_K, _RET_K = 0x20, 0x15, 0x45, 0x06
 _RET_ALLOW, _RET_KILL = 0x7FFF0000, 0x80000000
@@ -331,17 +339,18 @@ def _seccomp_program(pid: int) -> list[tuple[int, int, int, int]]:
     ]
     if _ARCH == "x86_64":  # the x32 ABI's numbers have bit 30 set: never allowed
         program += [(0x35, 0, 1, 0x40000000), (_RET_K, 0, 0, _RET_KILL)]  # JGE
-    for name in _DENIED:
+    for name in (n for n in _DENIED if n in numbers):  # aarch64 has no fork or vfork
         program += [(_JEQ_K, 0, 1, numbers[name]), (_RET_K, 0, 0, _errno(errno.EPERM))]
     # clone3's flags are behind a pointer: refuse it, so that libc falls back to clone, whose flags we can read
     program += [(_JEQ_K, 0, 1, numbers["clone3"]), (_RET_K, 0, 0, _errno(errno.ENOSYS))]
-    flags = _CLONE_NAMESPACES & 0xFFFFFFFF
+    # clone: a thread of this process, never a new process (no fork bomb) or namespace
     program += [
-        (_JEQ_K, 0, 4, numbers["clone"]),
+        (_JEQ_K, 0, 5, numbers["clone"]),
         (_LD_W_ABS, 0, 0, _OFF_ARG0),
-        (_JSET_K, 0, 1, flags),
-        (_RET_K, 0, 0, _errno(errno.EPERM)),
+        (_JSET_K, 2, 0, _CLONE_NAMESPACES & 0xFFFFFFFF),
+        (_JSET_K, 0, 1, _CLONE_THREAD),
         (_RET_K, 0, 0, _RET_ALLOW),
+        (_RET_K, 0, 0, _errno(errno.EPERM)),
     ]
     # kill and tgkill: only this process itself (a signal to a thread of its own, or to its own pid)
     for name in ("kill", "tgkill"):

@@ -182,7 +182,7 @@ _RESULT = {"op": "result"}
 
 def serve(sock: socket.socket, network_namespace: bool) -> None:
     from maas.sandbox import frames
-    from maas.sandbox.confine import FS_READ_FILE, FS_WRITE_FILE, READ, READ_EXECUTE, READ_WRITE, confine
+    from maas.sandbox.confine import FS_READ_FILE, FS_WRITE_FILE, READ, READ_EXECUTE, SCRATCH, confine
 
     header, _ = frames.recv(sock, max_body_bytes=0)
     config: dict[str, Any] = header["config"]
@@ -191,14 +191,14 @@ def serve(sock: socket.socket, network_namespace: bool) -> None:
     scratch = os.getcwd()
     rules = dict.fromkeys(_runtime_dirs(*runtime.modules), READ_EXECUTE)
     rules[config["artifact_dir"]] = READ
-    rules[scratch] = READ_WRITE
+    rules[scratch] = SCRATCH
     rules["/dev/null"] = FS_READ_FILE | FS_WRITE_FILE
     rules.update(runtime.device_rules())
     memory = config.get("memory_bytes") if getattr(runtime, "device", "cpu") == "cpu" else None
     applied = confine(
         rules,
         memory_bytes=memory,
-        file_bytes=int(config.get("scratch_file_bytes", 64 << 20)),
+        file_bytes=int(config.get("scratch_bytes", 64 << 20)),
         network_namespace=network_namespace,
     )
     if config.get("require_confinement") and not applied.confined:
