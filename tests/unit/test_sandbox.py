@@ -270,6 +270,19 @@ def test_string_tensors_cross_in_the_header_and_objects_do_not() -> None:
             frames.send(left, {}, {"c": np.array([1 + 2j])})
 
 
+@pytest.mark.parametrize("shape", [[2**32, 2**32], [0, 2**63], [-1, 4], [1] * 40])
+def test_a_frame_whose_shapes_wrap_around_or_cannot_exist_is_refused(shape: list[int]) -> None:
+    import json
+    import struct
+
+    header = json.dumps({"op": "result", "tensors": [{"name": "y", "dtype": "<f4", "shape": shape}]}).encode()
+    left, right = socket.socketpair()
+    with left, right:
+        left.sendall(struct.pack("<II", len(header), 0) + header)
+        with pytest.raises(frames.FrameError):
+            frames.recv(right, max_body_bytes=1 << 20)
+
+
 def test_a_frame_over_the_body_limit_is_refused() -> None:
     left, right = socket.socketpair()
     with left, right:

@@ -10,6 +10,7 @@ small by nature: smoke inputs) as a JSON list in the header; nothing else crosse
 from __future__ import annotations
 
 import json
+import math
 import socket
 import struct
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 _PREFIX = struct.Struct("<II")
 MAX_HEADER_BYTES = 1024 * 1024
 MAX_DIMS = 32
+MAX_DIM = 1 << 40  # beside a zero, a larger dimension would still overflow numpy's index type
 _DTYPES = {
     np.dtype(name).str: np.dtype(name)
     for name in (
@@ -117,9 +119,10 @@ def recv(sock: socket.socket, *, max_body_bytes: int) -> tuple[dict[str, Any], d
     except (ValueError, KeyError, TypeError) as exc:
         raise FrameError("a malformed frame header") from exc
     all_shapes = [shape for _, _, shape in shapes] + [shape for shape, _ in strings.values()]
-    if any(len(shape) > MAX_DIMS or any(d < 0 for d in shape) for shape in all_shapes):
+    if any(len(shape) > MAX_DIMS or any(d < 0 or d > MAX_DIM for d in shape) for shape in all_shapes):
         raise FrameError("a tensor shape in the frame is out of range")
-    expected = sum(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize for _, dtype, shape in shapes)
+    # exact integers: numpy's product would wrap around (2**32 * 2**32 == 0) and let a peer claim an empty body
+    expected = sum(math.prod(shape) * dtype.itemsize for _, dtype, shape in shapes)
     if expected != body_length:
         raise FrameError("the frame's tensors do not add up to its body")
     tensors: dict[str, np.ndarray] = {}
