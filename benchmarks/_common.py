@@ -97,7 +97,7 @@ def register_ready(tenant: str, name: str, path: Path) -> Any:
     """Register a model version the way the platform does: upload, then the validator makes it READY."""
     import boto3
 
-    from maas.adapters.dynamodb import DynamoRegistryStore
+    from maas import wiring
     from maas.adapters.s3 import S3BlobStore
     from maas.aliases import Aliases
     from maas.domain import Framework, Principal, Scope
@@ -108,14 +108,15 @@ def register_ready(tenant: str, name: str, path: Path) -> Any:
         def publish(self, detail_type: str, detail: Any) -> None:
             pass
 
-    store = DynamoRegistryStore(TABLE)
+    stores = wiring.registry_stores(TABLE)
+    store = stores.registry
     principal = Principal(tenant_id=tenant, key_id="bench", scopes=frozenset({Scope.PUBLISH}))
     registry = Registry(store, S3BlobStore(), artifacts_bucket=BUCKET)
     registry.create_model(principal, name, Framework.ONNX, "")
     version, _ = registry.create_version(principal, name, None)
     put = boto3.client("s3").put_object(Bucket=BUCKET, Key=version.artifact_key, Body=path.read_bytes())
     events = NoEvents()
-    validator = ArtifactValidator(store, S3BlobStore(), events, aliases=Aliases(store, store, events))
+    validator = ArtifactValidator(store, S3BlobStore(), events, aliases=Aliases(store, stores.aliases, events))
     result = validator.handle_upload(BUCKET, version.artifact_key, put.get("VersionId"))
     assert result is not None, "the upload matched no version"
     assert result.status == "READY", result

@@ -17,12 +17,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from maas.access import Grant, Quota
-from maas.aliases import Alias
-from maas.audit import AuditEntry
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus, utcnow
+from maas.domain.access import Grant, Quota
+from maas.domain.aliases import Alias
+from maas.domain.audit import AuditEntry
+from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
-from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus
 from maas.ports import BlobInfo
 
 M = TypeVar("M", bound=BaseModel)

@@ -2,14 +2,11 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maas.adapters.dynamodb import DynamoRegistryStore
-from maas.authorizer import Authorizer
+from maas import wiring
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import AuthorizerSettings
-from maas.tenants import Tenants
 
-settings = AuthorizerSettings.from_env()
-authorizer = Authorizer(Tenants(DynamoRegistryStore(settings.registry_table)), settings.auth_cache_seconds)
+authorizer = wiring.authorizer(AuthorizerSettings.from_env())
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -4,14 +4,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from maas import wiring
 from maas.adapters.sqs import SqsQueueSender
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import WorkerSettings
 from maas.worker.engine import Action, RetryLaterError
-from maas.worker.main import build_processor
 
 settings = WorkerSettings.from_env()
-engine, _ = build_processor(settings, "lambda")
+engine, _ = wiring.job_processor(settings, "lambda")
 dead_letters = SqsQueueSender(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -4,19 +4,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maas.adapters.dynamodb import DynamoRegistryStore
-from maas.adapters.s3 import S3BlobStore
+from maas import wiring
 from maas.observability import capture_lambda_handler, logger, metrics
-from maas.optimize import Optimizer
-from maas.registry import Registry
 from maas.settings import OptimizeSettings
 
-settings = OptimizeSettings.from_env()
-store = DynamoRegistryStore(settings.registry_table)
-blobs = S3BlobStore()
-optimizer = Optimizer(
-    Registry(store, blobs, artifacts_bucket=settings.artifacts_bucket), store, blobs, settings.artifacts_bucket, None
-)
+optimizer = wiring.optimizer(OptimizeSettings.from_env())
+
+
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

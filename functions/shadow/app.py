@@ -4,21 +4,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maas.adapters.dynamodb import DynamoRegistryStore
-from maas.adapters.s3 import S3BlobStore
-from maas.inference.cache import model_cache_for
-from maas.inference.service import VersionResolver
-from maas.inference.shadow import ShadowRunner
+from maas import wiring
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import ShadowSettings
 
-settings = ShadowSettings.from_env()
-store = DynamoRegistryStore(settings.registry_table)
-runner = ShadowRunner(
-    VersionResolver(store, settings.registry_cache_seconds, aliases=store),
-    model_cache_for(settings, S3BlobStore()),
-    store,
-)
+runner = wiring.shadow_runner(ShadowSettings.from_env())
+
+
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

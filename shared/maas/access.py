@@ -9,73 +9,13 @@ a quota for the grantee's use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
-
-from pydantic import BaseModel, Field
-
-from maas.domain import Principal, Scope, utcnow
+from maas.audit import AuditLog
+from maas.authz import require
+from maas.domain import Principal, Scope
+from maas.domain.access import Action, Grant, ModelAccess, Quota, split_ref
 from maas.errors import ForbiddenError, NotFoundError
 from maas.memo import TtlCache
-
-if TYPE_CHECKING:
-    from maas.audit import AuditLog
-
-
-class Action(StrEnum):
-    INFER = "infer"
-    READ = "read"
-
-
-class Quota(BaseModel):
-    requests_per_second: float = Field(gt=0, le=100_000)
-    burst: int | None = Field(default=None, ge=1, le=1_000_000)
-    max_concurrent_jobs: int | None = Field(default=None, ge=1, le=100_000)
-
-
-class Grant(BaseModel):
-    owner: str
-    model: str
-    grantee: str
-    actions: list[Action]
-    aliases: list[str] | None = None
-    quota: Quota | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_by: str = ""
-
-
-class GrantStore(Protocol):
-    def get_grant(self, owner: str, model: str, grantee: str) -> Grant | None: ...
-
-    def list_grants(self, owner: str, model: str) -> list[Grant]: ...
-
-    def put_grant(self, grant: Grant) -> None: ...
-
-    def delete_grant(self, owner: str, model: str, grantee: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class ModelAccess:
-    """The model a request reaches: whose it is, its name there, and the grant it comes through (None: own)."""
-
-    owner: str
-    model: str
-    grant: Grant | None = None
-
-    def check_ref(self, ref: str | None, default_alias: str) -> None:
-        """A grant limited to some aliases admits only those (and no bare version numbers)."""
-        if self.grant is None or self.grant.aliases is None:
-            return
-        if (ref or default_alias) not in self.grant.aliases:
-            raise ForbiddenError(f"this grant allows only the aliases {', '.join(self.grant.aliases)}")
-
-
-def split_ref(ref: str) -> tuple[str | None, str]:
-    """``owner.model`` -> (owner, model); a bare name -> (None, name)."""
-    owner, sep, name = ref.partition(".")
-    return (owner, name) if sep else (None, ref)
+from maas.ports import GrantStore
 
 
 class AccessPolicy:
@@ -131,7 +71,6 @@ class Grants:
         aliases: list[str] | None,
         quota: Quota | None,
     ) -> Grant:
-        from maas.tenants import require
 
         require(principal, Scope.PUBLISH)
         name = self._own_model(principal, ref)
@@ -155,13 +94,11 @@ class Grants:
         return grant
 
     def list(self, principal: Principal, ref: str) -> list[Grant]:
-        from maas.tenants import require
 
         require(principal, Scope.READ)
         return self._store.list_grants(principal.tenant_id, self._own_model(principal, ref))
 
     def revoke(self, principal: Principal, ref: str, grantee: str) -> Grant:
-        from maas.tenants import require
 
         require(principal, Scope.PUBLISH)
         name = self._own_model(principal, ref)

@@ -6,37 +6,14 @@ to its own keys, models, aliases, grants and quota, including those the operator
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from maas.domain import Principal, Scope, utcnow
-from maas.tenants import require
-
-
-class AuditEntry(BaseModel):
-    tenant_id: str
-    at: datetime = Field(default_factory=utcnow)
-    entry_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
-    actor: str
-    action: str
-    model: str | None = None
-    target: str | None = None
-    before: Any = None
-    after: Any = None
-
-
-class AuditStore(Protocol):
-    def put_audit(self, entry: AuditEntry) -> None: ...
-
-    def list_audit(self, tenant_id: str, limit: int) -> list[AuditEntry]:
-        """Newest first."""
-
-
-def actor_of(principal: Principal) -> str:
-    return f"{principal.tenant_id}/{principal.key_id}"
+from maas.authz import require
+from maas.domain import Principal, Scope
+from maas.domain.audit import AuditEntry, actor_of
+from maas.ports import AuditStore
 
 
 class AuditLog:

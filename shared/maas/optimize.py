@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from maas.authz import require
 from maas.domain import ModelVersion, Principal, Scope, VersionStatus
 from maas.errors import ConflictError, InvalidRequestError
-from maas.inference.shadow import QueueSender, outputs_agree
+from maas.inference.shadow import outputs_agree
 from maas.observability import logger
-from maas.ports import BlobStore, RegistryStore
+from maas.ports import BlobStore, QueueSender, RegistryStore
 from maas.registry import Registry
-from maas.tenants import require
 
 METHODS = {"dynamic_int8"}
 AGREEMENT_SAMPLES = 64

@@ -1,19 +1,25 @@
-"""The ports the core talks through. Real adapters wrap boto3 (``maas.adapters``); unit tests pass fakes."""
+"""Every port the core talks through, side by side: stores per aggregate, blobs, queues and events.
+
+The real adapters wrap boto3 (``maas.adapters``); unit tests pass the in-memory fakes of ``tests/fakes.py``, and
+one contract suite per port (``tests/integration/test_*_store.py``) runs against both, so a fake cannot drift.
+Ports import only the domain.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
-
-from pydantic import BaseModel
+from typing import Any, NamedTuple, Protocol
 
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
+from maas.domain.access import Grant, Quota
+from maas.domain.aliases import Alias
+from maas.domain.audit import AuditEntry
+from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
+from maas.events import PlatformEvent
 
-if TYPE_CHECKING:
-    from maas.aliases import Alias
 
-
+# --- the registry table: one store per aggregate ---------------------------------------------------------------
 class RegistryStore(Protocol):
     """Tenants, key hashes, models and versions. Every item is keyed under its tenant."""
 
@@ -80,6 +86,124 @@ class AliasStore(Protocol):
         """Delete if the stored revision is ``expected_revision``; False if it is not."""
 
 
+class GrantStore(Protocol):
+    """Grants under the owner's tenant: who else may use a model, how."""
+
+    def get_grant(self, owner: str, model: str, grantee: str) -> Grant | None: ...
+
+    def list_grants(self, owner: str, model: str) -> list[Grant]: ...
+
+    def put_grant(self, grant: Grant) -> None: ...
+
+    def delete_grant(self, owner: str, model: str, grantee: str) -> bool: ...
+
+
+class AuditStore(Protocol):
+    def put_audit(self, entry: AuditEntry) -> None: ...
+
+    def list_audit(self, tenant_id: str, limit: int) -> list[AuditEntry]:
+        """Newest first."""
+
+
+class QuotaStore(Protocol):
+    def get_quota(self, tenant_id: str) -> Quota | None: ...
+
+    def put_quota(self, tenant_id: str, quota: Quota | None) -> None: ...
+
+    def take_token(self, tenant_id: str, bucket: str, rate: float, burst: int, now: float) -> float:
+        """Admit one request: 0.0, or the seconds until the bucket has room again."""
+
+    def add_usage(self, tenant_id: str, day: str, model: str, requests: int, throttled: int) -> None: ...
+
+    def list_usage(self, tenant_id: str) -> list[dict[str, Any]]: ...
+
+
+class ShadowStatsStore(Protocol):
+    def record_shadow_sample(
+        self,
+        tenant_id: str,
+        model: str,
+        alias: str,
+        version: int,
+        sample_id: str,
+        *,
+        agreed: bool,
+        errored: bool,
+        primary_ms: float,
+        shadow_ms: float,
+    ) -> bool:
+        """Add one sample to the alias's counters; False (and nothing added) if this sample id was seen."""
+
+    def get_shadow_stats(self, tenant_id: str, model: str, alias: str, version: int) -> dict[str, Any] | None: ...
+
+
+# --- the jobs table ---
+class JobStore(Protocol):
+    def create_job(self, job: Job, body_hash: str | None = None) -> tuple[Job, bool]:
+        """Store a new QUEUED job; with ``job.idempotency_key``, at most one job per key.
+
+        Returns (the job, True) when created, (the earlier job, False) when the key was used before with the same
+        ``body_hash``; ConflictError when it was used with another.
+        """
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None: ...
+
+    def list_jobs(
+        self, tenant_id: str, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        """Newest first."""
+
+    def claim_job(
+        self,
+        tenant_id: str,
+        job_id: str,
+        *,
+        token: str,
+        worker: str,
+        lease_until: float,
+        now: float,
+        max_attempts: int = 1_000_000,
+    ) -> Job | None:
+        """QUEUED (or RUNNING with an expired lease), claimed fewer than ``max_attempts`` times, -> RUNNING under
+        ``token``; None when not claimable."""
+
+    def extend_lease(self, tenant_id: str, job_id: str, token: str, lease_until: float) -> bool: ...
+
+    def release_job(self, tenant_id: str, job_id: str, token: str) -> bool:
+        """RUNNING under ``token`` -> QUEUED: a stopping worker hands back a job it has not started."""
+
+    def finish_job(
+        self, tenant_id: str, job_id: str, outcome: JobOutcome, *, token: str | None, expect: tuple[JobStatus, ...]
+    ) -> bool:
+        """Write the outcome only if the job is in one of ``expect`` (and still under ``token``, if given)."""
+
+    def cancel_job(self, tenant_id: str, job_id: str) -> bool:
+        """QUEUED -> CANCELLED; False when the job has started or finished."""
+
+    def mark_job_announced(self, tenant_id: str, job_id: str) -> None: ...
+
+    def count_active_jobs(self, tenant_id: str, *, model: str | None = None, stop_at: int = 1000) -> int:
+        """QUEUED and RUNNING jobs of the tenant (of one model as the tenant names it), counting up to ``stop_at``."""
+
+
+class EventSourceStore(Protocol):
+    """A tenant's event sources, kept under the tenant: a source is looked up in the tenant its name names."""
+
+    def put_event_source(self, source: EventSource) -> None:
+        """ConflictError when the tenant registered the source already."""
+
+    def get_event_source(self, tenant_id: str, source: str) -> EventSource | None: ...
+
+    def list_event_sources(self, tenant_id: str) -> list[EventSource]: ...
+
+    def delete_event_source(self, tenant_id: str, source: str) -> bool: ...
+
+
+# --- blobs, queues and events ---
+class QueueSender(Protocol):
+    def send(self, body: str) -> None: ...
+
+
 class BlobInfo(NamedTuple):
     size: int
     version_id: str | None
@@ -102,5 +226,5 @@ class BlobStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, detail_type: str, detail: BaseModel) -> None:
+    def publish(self, detail_type: str, detail: PlatformEvent) -> None:
         """Put one event on the platform bus (source ``maas``)."""

@@ -19,30 +19,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from maas.access import ModelAccess, Quota
+from maas.audit import AuditLog
+from maas.authz import require, require_tenant_admin
 from maas.domain import OPERATOR_TENANT, Principal, Scope
+from maas.domain.access import ModelAccess, Quota
 from maas.errors import ForbiddenError, NotFoundError, TooManyRequestsError
 from maas.memo import TtlCache
 from maas.observability import logger
-from maas.tenants import require, require_tenant_admin
-
-if TYPE_CHECKING:
-    from maas.audit import AuditLog
-
-
-class QuotaStore(Protocol):
-    def get_quota(self, tenant_id: str) -> Quota | None: ...
-
-    def put_quota(self, tenant_id: str, quota: Quota | None) -> None: ...
-
-    def take_token(self, tenant_id: str, bucket: str, rate: float, burst: int, now: float) -> float:
-        """Admit one request: 0.0, or the seconds until the bucket has room again."""
-
-    def add_usage(self, tenant_id: str, day: str, model: str, requests: int, throttled: int) -> None: ...
-
-    def list_usage(self, tenant_id: str) -> list[dict[str, Any]]: ...
+from maas.ports import QuotaStore
 
 
 def burst_of(quota: Quota) -> int:

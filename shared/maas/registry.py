@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from maas.access import AccessPolicy, Action, ModelAccess
+from maas.access import AccessPolicy
+from maas.audit import AuditLog
+from maas.authz import require
 from maas.domain import (
     Batching,
     Framework,
@@ -19,12 +21,9 @@ from maas.domain import (
     artifact_key,
     utcnow,
 )
+from maas.domain.access import Action, ModelAccess
 from maas.errors import ConflictError, InvalidRequestError, NotFoundError
 from maas.ports import AliasStore, BlobStore, RegistryStore
-from maas.tenants import require
-
-if TYPE_CHECKING:
-    from maas.audit import AuditLog
 
 ARTIFACT_CONTENT_TYPE = "application/octet-stream"
 

@@ -92,6 +92,8 @@ class WorkerSettings(FunctionSettings):
     max_model_memory_bytes: int = Field(default=1024**3, alias="MAX_MODEL_MEMORY_BYTES", gt=0)
     tenant_code_sandbox: SandboxMode = Field(default="required", alias="TENANT_CODE_SANDBOX")
     inbox_bucket: str | None = Field(default=None, alias="INBOX_BUCKET")  # batch shards of gpu-target models
+    registry_cache_seconds: float = Field(default=2, alias="REGISTRY_CACHE_SECONDS", ge=0)
+    grant_cache_seconds: float = Field(default=0, alias="GRANT_CACHE_SECONDS", ge=0)
 
 
 class JobsApiSettings(InferenceSettings):

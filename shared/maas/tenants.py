@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from maas import keys
+from maas.audit import AuditLog
+from maas.authz import require_tenant_admin
 from maas.domain import OPERATOR_TENANT, ApiKey, Principal, Scope, Tenant, utcnow
 from maas.errors import ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError
 from maas.ports import RegistryStore
-
-if TYPE_CHECKING:
-    from maas.audit import AuditLog
-
-
-def require(principal: Principal, scope: Scope) -> None:
-    """Raise ForbiddenError unless the caller's key carries ``scope`` (directly or implied)."""
-    if not principal.has(scope):
-        raise ForbiddenError(f"this API key lacks the '{scope}' scope")
-
-
-def require_tenant_admin(principal: Principal, tenant_id: str) -> None:
-    """The operator manages every tenant; a tenant's admin key manages its own. Others see no such tenant."""
-    if principal.is_operator:
-        return
-    if principal.tenant_id != tenant_id:
-        raise NotFoundError(f"tenant '{tenant_id}' not found")
-    require(principal, Scope.ADMIN)
 
 
 class Tenants:

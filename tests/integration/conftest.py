@@ -45,3 +45,36 @@ def registry_table_schema() -> dict[str, Any]:
 
     props = yaml_parse(TEMPLATE.read_text())["Resources"]["RegistryTable"]["Properties"]
     return {"KeySchema": props["KeySchema"], "AttributeDefinitions": props["AttributeDefinitions"]}
+
+
+REGISTRY_TABLE = "maas-registry-contract"
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def registry_stores(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The registry table's ports, once as the unit tests' in-memory fakes and once on DynamoDB (moto).
+
+    A contract test takes this fixture (or one built on it) and runs against both, so that a fake cannot drift from
+    the adapter it stands in for.
+    """
+    from types import SimpleNamespace
+
+    from maas import wiring
+
+    from tests.fakes import InMemoryEventSourceStore, InMemoryRegistryStore
+
+    if request.param == "memory":
+        fake = InMemoryRegistryStore()
+        yield SimpleNamespace(
+            registry=fake,
+            aliases=fake,
+            grants=fake,
+            quotas=fake,
+            audit=fake,
+            shadow_stats=fake,
+            event_sources=InMemoryEventSourceStore(),
+        )
+        return
+    request.getfixturevalue("aws_mock")
+    client("dynamodb").create_table(TableName=REGISTRY_TABLE, BillingMode="PAY_PER_REQUEST", **registry_table_schema())
+    yield wiring.registry_stores(REGISTRY_TABLE)

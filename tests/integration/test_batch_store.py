@@ -8,7 +8,7 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from maas.adapters.batch import DynamoBatchStore
-from maas.batch.model import BatchFormat, BatchJob, BatchStatus, new_batch_id
+from maas.domain.batch import BatchFormat, BatchJob, BatchStatus, new_batch_id
 
 from tests.integration.conftest import TEMPLATE, client
 

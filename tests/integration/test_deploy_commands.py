@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from maas.adapters.dynamodb import DynamoRegistryStore
+from maas import wiring
+from maas.adapters.dynamodb.registry import DynamoRegistryStore
 from maas.cli.main import main
 from maas.domain import OPERATOR_TENANT, Scope
 from maas.tenants import Tenants
@@ -42,7 +43,9 @@ def stack(aws_mock: None) -> str:
 
 def registry(stack: str) -> DynamoRegistryStore:
     outputs = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
-    return DynamoRegistryStore(next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RegistryTableName"))
+    return wiring.registry_stores(
+        next(o["OutputValue"] for o in outputs if o["OutputKey"] == "RegistryTableName")
+    ).registry
 
 
 def test_bootstrap_prints_a_working_admin_key_and_the_api_url(stack: str, capsys: pytest.CaptureFixture) -> None:

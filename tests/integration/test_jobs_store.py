@@ -1,24 +1,28 @@
-"""The jobs adapter against moto: conditional claims, leases, outcomes, idempotency items, event sources."""
+"""The JobStore and EventSourceStore contracts, on the in-memory fakes and on DynamoDB (moto): conditional claims,
+leases, outcomes, idempotency items, event sources."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from maas.adapters.jobs import DynamoEventSourceStore, DynamoJobStore
+from maas import wiring
+from maas.adapters.dynamodb.jobs import DynamoJobStore
+from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus, new_job_id
 from maas.errors import ConflictError
-from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus, new_job_id
-from maas.jobs.store import EventSourceStore
+from maas.ports import EventSourceStore, JobStore
 
-from tests.fakes import InMemoryEventSourceStore
+from tests.fakes import InMemoryEventSourceStore, InMemoryJobStore
 from tests.integration.conftest import TEMPLATE, client, registry_table_schema
 
 
-@pytest.fixture
-def store(aws_mock: None) -> Iterator[DynamoJobStore]:
+@pytest.fixture(params=["fake", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> JobStore:
+    if request.param == "fake":
+        return InMemoryJobStore()
+    request.getfixturevalue("aws_mock")
     props = yaml_parse(TEMPLATE.read_text())["Resources"]["JobsTable"]["Properties"]
     client("dynamodb").create_table(
         TableName="jobs",
@@ -44,14 +48,14 @@ def job(**changes: object) -> Job:
     return Job.model_validate(fields)
 
 
-def test_a_job_round_trips_with_its_binary_body(store: DynamoJobStore) -> None:
+def test_a_job_round_trips_with_its_binary_body(store: JobStore) -> None:
     created, fresh = store.create_job(job())
     assert fresh
     assert store.get_job("acme", created.job_id) == created
     assert store.get_job("globex", created.job_id) is None
 
 
-def test_claim_lease_and_finish_are_conditional(store: DynamoJobStore) -> None:
+def test_claim_lease_and_finish_are_conditional(store: JobStore) -> None:
     created, _ = store.create_job(job())
     now = time.time()
     claimed = store.claim_job("acme", created.job_id, token="a", worker="w", lease_until=now + 30, now=now)
@@ -83,7 +87,7 @@ def test_claim_lease_and_finish_are_conditional(store: DynamoJobStore) -> None:
     assert not store.cancel_job("acme", created.job_id)
 
 
-def test_release_and_cancel(store: DynamoJobStore) -> None:
+def test_release_and_cancel(store: JobStore) -> None:
     created, _ = store.create_job(job())
     now = time.time()
     store.claim_job("acme", created.job_id, token="a", worker="w", lease_until=now + 30, now=now)
@@ -93,7 +97,7 @@ def test_release_and_cancel(store: DynamoJobStore) -> None:
     assert store.get_job("acme", created.job_id).status == JobStatus.CANCELLED  # type: ignore[union-attr]
 
 
-def test_idempotency_keys_replay_or_conflict(store: DynamoJobStore) -> None:
+def test_idempotency_keys_replay_or_conflict(store: JobStore) -> None:
     first, fresh = store.create_job(job(idempotency_key="k"), "hash-1")
     again, fresh_again = store.create_job(job(idempotency_key="k"), "hash-1")
     assert fresh
@@ -104,7 +108,7 @@ def test_idempotency_keys_replay_or_conflict(store: DynamoJobStore) -> None:
     assert [j.job_id for j in store.list_jobs("acme")] == [first.job_id]
 
 
-def test_list_is_newest_first_filtered_and_hides_expired_jobs(store: DynamoJobStore) -> None:
+def test_list_is_newest_first_filtered_and_hides_expired_jobs(store: JobStore) -> None:
     old, _ = store.create_job(job(model="a"))
     time.sleep(0.002)
     new, _ = store.create_job(job(model="b"))
@@ -120,7 +124,7 @@ def sources(request: pytest.FixtureRequest) -> EventSourceStore:
         return InMemoryEventSourceStore()
     request.getfixturevalue("aws_mock")
     client("dynamodb").create_table(TableName="registry", BillingMode="PAY_PER_REQUEST", **registry_table_schema())
-    return DynamoEventSourceStore("registry")
+    return wiring.registry_stores("registry").event_sources
 
 
 def test_event_sources_are_kept_under_their_tenant(sources: EventSourceStore) -> None:
@@ -141,7 +145,7 @@ def test_event_sources_are_kept_under_their_tenant(sources: EventSourceStore) ->
     assert [s.source for s in sources.list_event_sources("acme")] == ["acme.billing"]
 
 
-def test_a_job_claimed_max_attempts_times_is_not_claimed_again(store: DynamoJobStore) -> None:
+def test_a_job_claimed_max_attempts_times_is_not_claimed_again(store: JobStore) -> None:
     created, _ = store.create_job(job())
     now = time.time()
     for token in ("a", "b"):  # two holders whose leases ran out

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from maas.access import AccessPolicy, Action, Grant, Grants, ModelAccess, split_ref
-from maas.aliases import Aliases, AliasTarget, Route, Shadow
+from maas.access import AccessPolicy, Grants
+from maas.aliases import Aliases
 from maas.domain import Framework, Scope
+from maas.domain.access import Action, Grant, ModelAccess, split_ref
+from maas.domain.aliases import AliasTarget, Route, Shadow
 from maas.errors import ForbiddenError, NotFoundError
 from maas.registry import Registry
 

@@ -7,8 +7,9 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
-from maas.aliases import DEFAULT_ALIAS, Alias, Aliases, AliasTarget, Route, Shadow, choose_route, parse_etag
+from maas.aliases import Aliases, choose_route
 from maas.domain import Framework, Scope, VersionStatus
+from maas.domain.aliases import DEFAULT_ALIAS, Alias, AliasTarget, Route, Shadow, parse_etag
 from maas.errors import ConflictError, ForbiddenError, InvalidRequestError, NotFoundError, PreconditionFailedError
 from maas.registry import Registry
 

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maas.batch.formats import BatchInputError, PredictionWriter, read_rows
-from maas.batch.model import BatchFormat, inbox_key, parse_inbox_key
 from maas.domain import Signature
+from maas.domain.batch import BatchFormat, inbox_key, parse_inbox_key
 
 VECTOR = Signature.model_validate(
     {

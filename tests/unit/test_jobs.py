@@ -11,10 +11,10 @@ import onnxruntime
 import pytest
 
 from maas.domain import Scope, Target
+from maas.domain.jobs import INLINE_REQUEST_BYTES, Job, JobStatus
 from maas.errors import ConflictError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
-from maas.jobs.model import INLINE_REQUEST_BYTES, Job, JobStatus
 from maas.jobs.service import EventSources, Ingress, JobLimits, JobService
 from maas.worker.engine import Action, JobProcessor, backend_loader
 
@@ -407,7 +407,7 @@ def test_concurrent_jobs_share_batches(world: World) -> None:
 
 
 def test_max_concurrent_jobs_limits_what_is_queued_or_running(world: World) -> None:
-    from maas.access import Quota
+    from maas.domain.access import Quota
     from maas.errors import TooManyRequestsError
     from maas.quotas import QuotaEnforcer
 

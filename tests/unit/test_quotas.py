@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from maas.access import Grant, ModelAccess, Quota
 from maas.domain import Scope
+from maas.domain.access import Grant, ModelAccess, Quota
 from maas.errors import TooManyRequestsError
 from maas.quotas import QuotaEnforcer, UsageRecorder
 

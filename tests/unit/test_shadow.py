@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from maas.aliases import AliasTarget, Route, Shadow
 from maas.domain import Scope
+from maas.domain.aliases import AliasTarget, Route, Shadow
 from maas.inference.cache import ModelCache
 from maas.inference.service import InferenceService, VersionResolver
 from maas.inference.shadow import MAX_MESSAGE_BYTES, ShadowRunner, make_sample, outputs_agree

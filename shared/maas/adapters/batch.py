@@ -21,9 +21,9 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from maas.adapters.aws import client, dynamodb_table
-from maas.adapters.dynamodb import is_conditional_failure, plain_numbers
-from maas.batch.model import BatchJob, BatchStatus
+from maas.adapters.dynamodb.table import is_conditional_failure, plain_numbers
 from maas.domain import utcnow
+from maas.domain.batch import BatchJob, BatchStatus
 
 
 def _pk(tenant_id: str) -> str:

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from maas.access import Grants
-from maas.aliases import Alias, Aliases
+from maas.aliases import Aliases
 from maas.api.auth import principal_from_context
 from maas.api.responses import install_error_handlers
 from maas.api.results import error_result
@@ -49,6 +49,7 @@ from maas.api.schemas import (
 )
 from maas.audit import AuditLog
 from maas.domain import Principal
+from maas.domain.aliases import Alias
 from maas.errors import InvalidRequestError, UnauthenticatedError
 from maas.optimize import Optimizer
 from maas.quotas import Quotas

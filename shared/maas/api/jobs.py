@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from maas.api.control_plane import ControlPlaneResolver, _principal
 from maas.api.inference import decode_body
 from maas.api.responses import install_error_handlers
-from maas.batch.model import BatchFormat, BatchJob, BatchStatus
 from maas.batch.service import BatchService
-from maas.jobs.model import EventSource, Job, JobStatus
+from maas.domain.batch import BatchFormat, BatchJob, BatchStatus
+from maas.domain.jobs import EventSource, Job, JobStatus
 from maas.jobs.service import EventSources, JobService
 
 VersionRef = Annotated[

@@ -7,8 +7,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from maas.access import Action, Grant, Quota
-from maas.aliases import Alias, AliasName, AliasState, AliasTarget, Route, Shadow
 from maas.domain import (
     ApiKey,
     Batching,
@@ -22,6 +20,8 @@ from maas.domain import (
     TenantId,
     VersionStatus,
 )
+from maas.domain.access import Action, Grant, Quota
+from maas.domain.aliases import Alias, AliasName, AliasState, AliasTarget, Route, Shadow
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256 of the artifact")]
 

@@ -18,8 +18,8 @@ from typing import IO, Any
 
 import orjson
 
-from maas.batch.model import BatchFormat
 from maas.domain import Signature, TensorSpec
+from maas.domain.batch import BatchFormat
 
 
 class BatchInputError(Exception):

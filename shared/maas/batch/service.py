@@ -21,16 +21,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from maas.access import AccessPolicy, Action, ModelAccess
-from maas.aliases import DEFAULT_ALIAS
+from maas.access import AccessPolicy
+from maas.authz import require
 from maas.batch.formats import BatchInputError, PredictionWriter, json_line, parse_json_lines, read_rows
-from maas.batch.model import (
+from maas.datatypes import to_numpy
+from maas.domain import Principal, Scope, Signature, Target
+from maas.domain.access import Action, ModelAccess
+from maas.domain.aliases import DEFAULT_ALIAS
+from maas.domain.batch import (
     ASSEMBLY_STALE_SECONDS,
     SPLIT_STALE_SECONDS,
     BatchFormat,
     BatchJob,
-    BatchJobCompleted,
-    BatchJobFailed,
     BatchStatus,
     ShardMessage,
     inbox_key,
@@ -41,15 +43,13 @@ from maas.batch.model import (
     shard_key,
     split_errors_key,
 )
-from maas.datatypes import to_numpy
-from maas.domain import Principal, Scope, Signature, Target
 from maas.errors import ConflictError, MaasError, ModelLoadError, NotFoundError, first_line
+from maas.events import BatchJobCompleted, BatchJobFailed
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher
 from maas.quotas import QuotaEnforcer
-from maas.tenants import require
 
 RUN_ROWS = 1024
 """Rows per model run inside a shard."""

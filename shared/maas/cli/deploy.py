@@ -49,8 +49,7 @@ def _output(outputs: dict[str, str], stack_name: str, key: str) -> str:
 
 
 def cmd_deploy_bootstrap(args: argparse.Namespace) -> int:
-    from maas.adapters.dynamodb import DynamoRegistryStore
-    from maas.tenants import Tenants
+    from maas import wiring  # boto3 and the stores load only for this command
 
     _use_account(args)
     try:
@@ -60,7 +59,7 @@ def cmd_deploy_bootstrap(args: argparse.Namespace) -> int:
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    api_key = Tenants(DynamoRegistryStore(table)).bootstrap_operator(description="created by maas deploy bootstrap")
+    api_key = wiring.tenants(table).bootstrap_operator(description="created by maas deploy bootstrap")
     print(f"MAAS_URL={url}")
     print(f"MAAS_API_KEY={api_key}")
     if args.env_file:

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from maas.access import AccessPolicy, Action, ModelAccess
-from maas.aliases import DEFAULT_ALIAS, Alias, Shadow, choose_route, is_alias_name
+from maas.access import AccessPolicy
+from maas.aliases import choose_route
 from maas.domain import Model, ModelVersion, Principal, Scope, Target, VersionStatus
+from maas.domain.access import Action, ModelAccess
+from maas.domain.aliases import DEFAULT_ALIAS, Alias, Shadow, is_alias_name
 from maas.errors import (
     AsyncOnlyError,
     InvalidRequestError,
@@ -29,13 +31,14 @@ from maas.errors import (
 from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
-from maas.inference.shadow import QueueSender, make_sample
+from maas.inference.shadow import make_sample
 from maas.memo import TtlCache
+from maas.ports import QueueSender
 
 if TYPE_CHECKING:
     from maas.quotas import QuotaEnforcer, UsageRecorder
+from maas.authz import require
 from maas.ports import AliasStore, RegistryStore
-from maas.tenants import require
 
 PLATFORM = "onnxruntime_onnx"
 RETRY_AFTER_SECONDS = "2"

@@ -14,17 +14,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import orjson
 import pybase64
-from pydantic import BaseModel
 
+from maas.domain.shadow import ShadowOutput, ShadowSample
 from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import parse_request
 from maas.observability import logger
+from maas.ports import ShadowStatsStore
 
 MAX_MESSAGE_BYTES = 240 * 1024  # SQS takes 256 KiB
 SHADOW_DTYPES = {
@@ -41,48 +42,6 @@ SHADOW_DTYPES = {
     "UINT64",
     "BOOL",
 }
-
-
-class QueueSender(Protocol):
-    def send(self, body: str) -> None: ...
-
-
-class ShadowStatsStore(Protocol):
-    def record_shadow_sample(
-        self,
-        tenant_id: str,
-        model: str,
-        alias: str,
-        version: int,
-        sample_id: str,
-        *,
-        agreed: bool,
-        errored: bool,
-        primary_ms: float,
-        shadow_ms: float,
-    ) -> bool:
-        """Add one sample to the alias's counters; False (and nothing added) if this sample id was seen."""
-
-    def get_shadow_stats(self, tenant_id: str, model: str, alias: str, version: int) -> dict[str, Any] | None: ...
-
-
-class ShadowOutput(BaseModel):
-    datatype: str
-    shape: list[int]
-    data: str  # base64 of the raw little-endian bytes
-
-
-class ShadowSample(BaseModel):
-    sample_id: str
-    tenant_id: str
-    model: str
-    alias: str
-    primary_version: int
-    shadow_version: int
-    body: str  # base64 of the request body
-    header_length: int | None
-    primary_ms: float
-    primary: dict[str, ShadowOutput]
 
 
 def make_sample(
@@ -179,23 +138,6 @@ def _array(output: ShadowOutput) -> np.ndarray:
     from maas.datatypes import to_numpy
 
     return np.frombuffer(pybase64.b64decode(output.data), dtype=to_numpy(output.datatype)).reshape(output.shape)
-
-
-def stats_summary(raw: dict[str, Any] | None, version: int, sample_rate: float) -> dict[str, Any]:
-    raw = raw or {}
-    samples = int(raw.get("samples", 0))
-    errors = int(raw.get("errors", 0))
-    compared = samples - errors
-    return {
-        "shadow_version": version,
-        "sample_rate": sample_rate,
-        "samples": samples,
-        "errors": errors,
-        "agreements": int(raw.get("agreements", 0)),
-        "agreement_rate": round(int(raw.get("agreements", 0)) / compared, 4) if compared else None,
-        "primary_latency_ms_avg": round(float(raw.get("primary_ms", 0)) / samples, 3) if samples else None,
-        "shadow_latency_ms_avg": round(float(raw.get("shadow_ms", 0)) / compared, 3) if compared else None,
-    }
 
 
 def dumps(value: Any) -> str:

@@ -18,9 +18,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from maas.access import AccessPolicy, Action, ModelAccess
-from maas.aliases import DEFAULT_ALIAS
+from maas.access import AccessPolicy
+from maas.authz import require
 from maas.domain import Principal, Scope
+from maas.domain.access import Action, ModelAccess
+from maas.domain.aliases import DEFAULT_ALIAS
+from maas.domain.jobs import INLINE_REQUEST_BYTES, EventSource, Job, JobOutcome, JobStatus, new_job_id, source_tenant
 from maas.errors import (
     ConflictError,
     InvalidRequestError,
@@ -30,26 +33,13 @@ from maas.errors import (
     PayloadTooLargeError,
     TooManyRequestsError,
 )
+from maas.events import InferenceFailed, InferenceJobQueued, InferenceRequestedDetail
 from maas.inference.checks import check_request
 from maas.inference.protocol import parse_request
 from maas.inference.service import VersionResolver
-from maas.jobs.model import (
-    INLINE_REQUEST_BYTES,
-    EventSource,
-    InferenceFailed,
-    InferenceJobQueued,
-    InferenceRequestedDetail,
-    Job,
-    JobOutcome,
-    JobStatus,
-    new_job_id,
-    source_tenant,
-)
-from maas.jobs.store import EventSourceStore, JobStore
 from maas.observability import logger
-from maas.ports import BlobStore, EventPublisher
+from maas.ports import BlobStore, EventPublisher, EventSourceStore, JobStore
 from maas.quotas import QuotaEnforcer, UsageRecorder
-from maas.tenants import require
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _SOURCE = re.compile(r"^[a-z0-9-]+\.[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -244,13 +244,12 @@ class LocalRuntime:
             raise RuntimeStartError(f"moto did not start; see {self.log_dir / 'moto.log'}")
 
     def _bootstrap_admin(self, topology: Topology) -> str:
-        from maas.adapters.dynamodb import DynamoRegistryStore
-        from maas.tenants import Tenants
+        from maas import wiring  # boto3 and the stores: only when bootstrapping
 
         table = topology.names.get("RegistryTable")
         if table is None:
             raise TemplateError("the template has no RegistryTable")
-        return Tenants(DynamoRegistryStore(table)).bootstrap_operator()
+        return wiring.tenants(table).bootstrap_operator()
 
     # --- serving --------------------------------------------------------------------------------------------
     def invoke(self, function: str, event: Any) -> Any:

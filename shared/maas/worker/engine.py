@@ -29,16 +29,16 @@ import numpy as np
 
 from maas.batch.service import BatchService
 from maas.domain import Batching, Model, ModelVersion, VersionStatus, framework_of, utcnow
+from maas.domain.jobs import INLINE_RESULT_BYTES, Job, JobOutcome, JobStatus
 from maas.errors import InvalidRequestError, MaasError, ModelLoadError, first_line
+from maas.events import InferenceCompleted, InferenceFailed
 from maas.inference.cache import ModelCache
 from maas.inference.checks import check_request
 from maas.inference.protocol import encode_response, parse_request
-from maas.jobs.model import INLINE_RESULT_BYTES, InferenceCompleted, InferenceFailed, Job, JobOutcome, JobStatus
 from maas.jobs.service import result_key
-from maas.jobs.store import JobStore
 from maas.memo import TtlCache
 from maas.observability import logger
-from maas.ports import BlobStore, EventPublisher, RegistryStore
+from maas.ports import BlobStore, EventPublisher, JobStore, RegistryStore
 from maas.validation import ArtifactValidator
 from maas.worker.backends import Backend, SandboxPolicy, load_backend
 from maas.worker.batching import DynamicBatcher

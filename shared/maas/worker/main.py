@@ -10,93 +10,13 @@ import os
 import signal
 from typing import Any
 
-from maas.access import AccessPolicy
+from maas import wiring
 from maas.adapters.aws import client
-from maas.adapters.batch import DynamoBatchStore
-from maas.adapters.dynamodb import DynamoRegistryStore
-from maas.adapters.eventbridge import EventBridgePublisher
-from maas.adapters.jobs import DynamoJobStore
-from maas.adapters.s3 import S3BlobStore
-from maas.aliases import Aliases
-from maas.batch.service import BatchService, BatchSettings
-from maas.inference.cache import ModelCache
-from maas.inference.service import VersionResolver
 from maas.observability import logger
 from maas.sandbox.confine import probe
 from maas.settings import WorkerSettings
-from maas.validation import ArtifactValidator, ValidationSettings
-from maas.worker.backends import SandboxPolicy, cuda_available
-from maas.worker.engine import JobProcessor, backend_loader
+from maas.worker.backends import cuda_available
 from maas.worker.service import SqsWorker, worker_id
-
-
-def sandbox_policy(settings: WorkerSettings) -> SandboxPolicy:
-    return SandboxPolicy(
-        require_confinement=settings.tenant_code_sandbox == "required",
-        memory_bytes=settings.max_model_memory_bytes,
-    )
-
-
-def build_processor(settings: WorkerSettings, name: str) -> tuple[JobProcessor, DynamoJobStore]:
-    jobs = DynamoJobStore(settings.jobs_table)
-    blobs = S3BlobStore()
-    policy = sandbox_policy(settings)
-    models = ModelCache(
-        blobs,
-        settings.artifacts_bucket,
-        settings.model_cache_dir,
-        settings.model_cache_bytes,
-        loader=backend_loader(policy=policy),
-    )
-    events = EventBridgePublisher(settings.event_bus_name)
-    registry = DynamoRegistryStore(settings.registry_table)
-    validator = ArtifactValidator(
-        registry,
-        blobs,
-        events,
-        ValidationSettings(
-            max_artifact_bytes=settings.max_artifact_bytes,
-            max_model_memory_bytes=settings.max_model_memory_bytes,
-            require_confinement=policy.require_confinement,
-        ),
-        aliases=Aliases(registry, registry, events),
-        load_torch=True,
-        use_cuda=True,
-    )
-    processor = JobProcessor(
-        jobs,
-        registry,
-        models,
-        blobs,
-        bucket=settings.jobs_bucket,
-        events=events,
-        worker_id=name,
-        lease_seconds=settings.lease_seconds,
-        max_attempts=settings.max_attempts,
-        validator=validator,
-        batches=_batches(settings, registry, blobs, events, models),
-    )
-    return processor, jobs
-
-
-def _batches(
-    settings: WorkerSettings,
-    registry: DynamoRegistryStore,
-    blobs: S3BlobStore,
-    events: EventBridgePublisher,
-    models: ModelCache,
-) -> BatchService | None:
-    if settings.inbox_bucket is None:
-        return None
-    return BatchService(
-        DynamoBatchStore(settings.jobs_table),
-        VersionResolver(registry, 2, aliases=registry),
-        blobs,
-        events,
-        settings=BatchSettings(inbox_bucket=settings.inbox_bucket, outbox_bucket=settings.jobs_bucket),
-        access=AccessPolicy(registry, 0),
-        models=models,
-    )
 
 
 def announce_sandbox(settings: WorkerSettings) -> None:
@@ -124,7 +44,7 @@ def run() -> int:
     if not settings.jobs_queue_url:
         raise SystemExit("JOBS_QUEUE_URL is not set: the worker needs the gpu-jobs queue to poll")
     name = worker_id()
-    processor, jobs = build_processor(settings, name)
+    processor, jobs = wiring.job_processor(settings, name)
     worker = SqsWorker(
         processor,
         jobs,

@@ -18,9 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from maas.jobs.model import Job
-from maas.jobs.store import JobStore
+from maas.domain.jobs import Job
 from maas.observability import logger
+from maas.ports import JobStore
 from maas.worker.engine import Action, Handled, JobProcessor
 
 

@@ -1,4 +1,4 @@
-"""Jobs and event sources on DynamoDB.
+"""Jobs on DynamoDB (``JobStore``).
 
 Jobs table (TTL on ``expires_at``), keyed under the tenant:
 
@@ -6,9 +6,6 @@ Jobs table (TTL on ``expires_at``), keyed under the tenant:
 |-------------|------------|--------------------|
 | job         | T#<tenant> | JOB#<job id>       |
 | idempotency | T#<tenant> | IDEM#<key>         |
-
-Event sources live in the registry table under their tenant, ``T#<tenant> / SOURCE#<source>``: a source's name
-starts with its tenant's id (``acme.orders``), so no item needs to hold names across tenants.
 """
 
 from __future__ import annotations
@@ -22,16 +19,13 @@ from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
-from maas.adapters.aws import client, dynamodb_table
-from maas.adapters.dynamodb import is_conditional_failure, plain_numbers
+from maas.adapters.aws import client
+from maas.adapters.dynamodb.table import Table, is_cancelled_transaction, plain_numbers, tenant_pk
+from maas.domain import utcnow
+from maas.domain.jobs import Job, JobOutcome, JobStatus
 from maas.errors import ConflictError
-from maas.jobs.model import EventSource, Job, JobOutcome, JobStatus
 
 _BINARY_FIELDS = ("request_body", "result_body")
-
-
-def _pk(tenant_id: str) -> str:
-    return f"T#{tenant_id}"
 
 
 def _dump(model: Job | JobOutcome) -> dict[str, Any]:
@@ -54,20 +48,20 @@ def _load(item: dict[str, Any]) -> Job:
 class DynamoJobStore:
     def __init__(self, table_name: str) -> None:
         self._name = table_name
-        self._table = dynamodb_table(table_name)
+        self._table = Table(table_name)
 
     def _key(self, tenant_id: str, job_id: str) -> dict[str, str]:
-        return {"PK": _pk(tenant_id), "SK": f"JOB#{job_id}"}
+        return {"PK": tenant_pk(tenant_id), "SK": f"JOB#{job_id}"}
 
     # --- create, read --------------------------------------------------------------------------------------
     def create_job(self, job: Job, body_hash: str | None = None) -> tuple[Job, bool]:
         item = {**self._key(job.tenant_id, job.job_id), "kind": "job", **_dump(job)}
         if job.idempotency_key is None:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+            self._table.raw.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
             return job, True
         serializer = _serializer()
         idem = {
-            "PK": _pk(job.tenant_id),
+            "PK": tenant_pk(job.tenant_id),
             "SK": f"IDEM#{job.idempotency_key}",
             "kind": "idempotency",
             "job_id": job.job_id,
@@ -95,11 +89,11 @@ class DynamoJobStore:
                 ]
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            if not is_cancelled_transaction(exc):
                 raise
-            earlier = self._table.get_item(Key={"PK": _pk(job.tenant_id), "SK": f"IDEM#{job.idempotency_key}"}).get(
-                "Item"
-            )
+            earlier = self._table.raw.get_item(
+                Key={"PK": tenant_pk(job.tenant_id), "SK": f"IDEM#{job.idempotency_key}"}
+            ).get("Item")
             if earlier is None:  # a concurrent first use that failed: let the caller retry
                 raise ConflictError("a request with this Idempotency-Key is being created; retry") from exc
             if earlier.get("body_hash") != (body_hash or ""):
@@ -113,7 +107,7 @@ class DynamoJobStore:
         return job, True
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None:
-        item = self._table.get_item(Key=self._key(tenant_id, job_id), ConsistentRead=True).get("Item")
+        item = self._table.raw.get_item(Key=self._key(tenant_id, job_id), ConsistentRead=True).get("Item")
         if item is None:
             return None
         job = _load(item)
@@ -121,14 +115,14 @@ class DynamoJobStore:
 
     def _query(self, tenant_id: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("PK").eq(_pk(tenant_id)) & Key("SK").begins_with("JOB#"),
+            "KeyConditionExpression": Key("PK").eq(tenant_pk(tenant_id)) & Key("SK").begins_with("JOB#"),
             "ScanIndexForward": False,
             "ProjectionExpression": "#s, tenant_id, job_id, model, #o, model_name, version, alias, target, "
             "created_at, started_at, finished_at, queue_ms, run_ms, #e, error_code, expires_at, #src, attempts",
             "ExpressionAttributeNames": {"#s": "status", "#o": "owner", "#e": "error", "#src": "source"},
         }
         while True:
-            page = self._table.query(**kwargs)
+            page = self._table.raw.query(**kwargs)
             yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
@@ -160,12 +154,9 @@ class DynamoJobStore:
 
     # --- state changes -------------------------------------------------------------------------------------
     def _update(self, tenant_id: str, job_id: str, **kwargs: Any) -> dict[str, Any] | None:
-        try:
-            result = self._table.update_item(Key=self._key(tenant_id, job_id), **kwargs)
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return None
-            raise
+        result = self._table.conditional("update_item", Key=self._key(tenant_id, job_id), **kwargs)
+        if result is None:
+            return None
         attributes: dict[str, Any] = result.get("Attributes") or {}
         return attributes
 
@@ -180,7 +171,6 @@ class DynamoJobStore:
         now: float,
         max_attempts: int = 1_000_000,
     ) -> Job | None:
-        from maas.domain import utcnow
 
         attributes = self._update(
             tenant_id,
@@ -253,7 +243,6 @@ class DynamoJobStore:
         )
 
     def cancel_job(self, tenant_id: str, job_id: str) -> bool:
-        from maas.domain import utcnow
 
         return (
             self._update(
@@ -277,40 +266,3 @@ def _serializer() -> Any:
     from boto3.dynamodb.types import TypeSerializer
 
     return TypeSerializer()
-
-
-class DynamoEventSourceStore:
-    """Event sources in the registry table; see the module's docstring for the two items."""
-
-    def __init__(self, table_name: str) -> None:
-        self._name = table_name
-        self._table = dynamodb_table(table_name)
-
-    def put_event_source(self, source: EventSource) -> None:
-        doc = json.loads(source.model_dump_json())
-        item = {"PK": _pk(source.tenant_id), "SK": f"SOURCE#{source.source}", "kind": "event_source", **doc}
-        try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                raise ConflictError(f"event source '{source.source}' is registered already") from exc
-            raise
-
-    def get_event_source(self, tenant_id: str, source: str) -> EventSource | None:
-        item = self._table.get_item(Key={"PK": _pk(tenant_id), "SK": f"SOURCE#{source}"}).get("Item")
-        return EventSource.model_validate(item) if item else None
-
-    def list_event_sources(self, tenant_id: str) -> list[EventSource]:
-        page = self._table.query(KeyConditionExpression=Key("PK").eq(_pk(tenant_id)) & Key("SK").begins_with("SOURCE#"))
-        return [EventSource.model_validate(item) for item in page.get("Items", [])]
-
-    def delete_event_source(self, tenant_id: str, source: str) -> bool:
-        try:
-            self._table.delete_item(
-                Key={"PK": _pk(tenant_id), "SK": f"SOURCE#{source}"}, ConditionExpression="attribute_exists(PK)"
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True

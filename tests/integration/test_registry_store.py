@@ -1,4 +1,7 @@
-"""DynamoRegistryStore against moto: the same contract the unit tests' InMemoryRegistryStore stands in for."""
+"""The RegistryStore contract: tenants, keys, models and versions, run on the in-memory fake and on DynamoDB (moto).
+
+Tests that only the real table can answer (its key schema, paging, concurrent writers) take ``dynamo_store``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from typing import Any
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
 
-from maas.adapters.dynamodb import DynamoRegistryStore
+from maas import wiring
+from maas.adapters.dynamodb.registry import DynamoRegistryStore
 from maas.domain import (
     ApiKey,
     Framework,
@@ -24,6 +28,7 @@ from maas.domain import (
     artifact_key,
 )
 from maas.errors import ConflictError, NotFoundError
+from maas.ports import RegistryStore
 
 from tests.integration.conftest import client, registry_table_schema
 
@@ -31,10 +36,15 @@ TABLE = "maas-registry-test"
 
 
 @pytest.fixture
-def store(aws_mock: None) -> Iterator[DynamoRegistryStore]:
+def store(registry_stores: Any) -> RegistryStore:
+    return registry_stores.registry  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def dynamo_store(aws_mock: None) -> Iterator[DynamoRegistryStore]:
     ddb = client("dynamodb")
     ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST", **registry_table_schema())
-    yield DynamoRegistryStore(TABLE)
+    yield wiring.registry_stores(TABLE).registry
     ddb.delete_table(TableName=TABLE)
 
 
@@ -52,14 +62,14 @@ def version(number: int, name: str = "resnet", **kwargs: object) -> ModelVersion
     )
 
 
-def test_the_table_has_the_templates_key_schema(store: DynamoRegistryStore) -> None:
+def test_the_table_has_the_templates_key_schema(dynamo_store: DynamoRegistryStore) -> None:
     schema = client("dynamodb").describe_table(TableName=TABLE)["Table"]["KeySchema"]
 
     assert schema == [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}]
 
 
 # --- tenants and keys -----------------------------------------------------------------------------------------
-def test_a_tenant_round_trips(store: DynamoRegistryStore) -> None:
+def test_a_tenant_round_trips(store: RegistryStore) -> None:
     tenant = Tenant(tenant_id="acme", name="Acme Corp")
 
     store.create_tenant(tenant)
@@ -68,7 +78,7 @@ def test_a_tenant_round_trips(store: DynamoRegistryStore) -> None:
     assert store.get_tenant("globex") is None
 
 
-def test_a_tenant_id_is_taken_once(store: DynamoRegistryStore) -> None:
+def test_a_tenant_id_is_taken_once(store: RegistryStore) -> None:
     store.create_tenant(Tenant(tenant_id="acme", name="first"))
 
     with pytest.raises(ConflictError, match="acme"):
@@ -76,7 +86,7 @@ def test_a_tenant_id_is_taken_once(store: DynamoRegistryStore) -> None:
     assert store.get_tenant("acme").name == "first"  # type: ignore[union-attr]
 
 
-def test_a_key_round_trips_with_its_scopes(store: DynamoRegistryStore) -> None:
+def test_a_key_round_trips_with_its_scopes(store: RegistryStore) -> None:
     record = ApiKey(
         tenant_id="acme",
         key_id="0123456789abcdef",
@@ -92,14 +102,14 @@ def test_a_key_round_trips_with_its_scopes(store: DynamoRegistryStore) -> None:
     assert store.list_keys("acme") == [record]
 
 
-def test_a_key_id_is_taken_once(store: DynamoRegistryStore) -> None:
+def test_a_key_id_is_taken_once(store: RegistryStore) -> None:
     store.put_key(key())
 
     with pytest.raises(ConflictError):
         store.put_key(key(description="other"))
 
 
-def test_revoking_a_key(store: DynamoRegistryStore) -> None:
+def test_revoking_a_key(store: RegistryStore) -> None:
     store.put_key(key())
     first = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -113,7 +123,7 @@ def test_revoking_a_key(store: DynamoRegistryStore) -> None:
 
 
 # --- models and versions --------------------------------------------------------------------------------------
-def test_a_model_round_trips(store: DynamoRegistryStore) -> None:
+def test_a_model_round_trips(store: RegistryStore) -> None:
     store.create_model(model())
 
     assert store.get_model("acme", "resnet") == model().model_copy(
@@ -122,7 +132,7 @@ def test_a_model_round_trips(store: DynamoRegistryStore) -> None:
     assert store.get_model("acme", "other") is None
 
 
-def test_a_model_name_is_taken_once_per_tenant(store: DynamoRegistryStore) -> None:
+def test_a_model_name_is_taken_once_per_tenant(store: RegistryStore) -> None:
     store.create_model(model())
 
     with pytest.raises(ConflictError, match="resnet"):
@@ -130,7 +140,7 @@ def test_a_model_name_is_taken_once_per_tenant(store: DynamoRegistryStore) -> No
     store.create_model(model(tenant_id="globex"))
 
 
-def test_versions_round_trip_with_their_signature(store: DynamoRegistryStore) -> None:
+def test_versions_round_trip_with_their_signature(store: RegistryStore) -> None:
     store.create_model(model())
     pending = version(1, declared_sha256="ab" * 32)
     store.put_version(pending)
@@ -158,7 +168,7 @@ def test_versions_round_trip_with_their_signature(store: DynamoRegistryStore) ->
     assert type(stored.signature.inputs[0].shape[1]) is int
 
 
-def test_a_version_number_is_stored_once(store: DynamoRegistryStore) -> None:
+def test_a_version_number_is_stored_once(store: RegistryStore) -> None:
     store.create_model(model())
     store.put_version(version(1))
 
@@ -166,7 +176,7 @@ def test_a_version_number_is_stored_once(store: DynamoRegistryStore) -> None:
         store.put_version(version(1))
 
 
-def test_versions_are_listed_in_numeric_order(store: DynamoRegistryStore) -> None:
+def test_versions_are_listed_in_numeric_order(store: RegistryStore) -> None:
     store.create_model(model())
     store.create_model(model(name="resnet-2"))
     for number in (10, 2, 1):
@@ -177,7 +187,7 @@ def test_versions_are_listed_in_numeric_order(store: DynamoRegistryStore) -> Non
     assert [v.version for v in store.list_versions("acme", "resnet-2")] == [1]
 
 
-def test_allocate_version_counts_per_model(store: DynamoRegistryStore) -> None:
+def test_allocate_version_counts_per_model(store: RegistryStore) -> None:
     store.create_model(model())
     store.create_model(model(name="other"))
 
@@ -185,7 +195,7 @@ def test_allocate_version_counts_per_model(store: DynamoRegistryStore) -> None:
     assert store.allocate_version("acme", "other") == 1
 
 
-def test_allocate_version_of_an_unknown_model_is_not_found(store: DynamoRegistryStore) -> None:
+def test_allocate_version_of_an_unknown_model_is_not_found(store: RegistryStore) -> None:
     with pytest.raises(NotFoundError):
         store.allocate_version("acme", "ghost")
     assert store.get_model("acme", "ghost") is None  # no stub item is left behind
@@ -209,7 +219,8 @@ def atomic_moto_updates(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("atomic_moto_updates")
-def test_allocate_version_from_16_threads_gives_16_distinct_numbers(store: DynamoRegistryStore) -> None:
+def test_allocate_version_from_16_threads_gives_16_distinct_numbers(dynamo_store: DynamoRegistryStore) -> None:
+    store = dynamo_store
     store.create_model(model())
     numbers: list[int] = []
     errors: list[BaseException] = []
@@ -233,7 +244,7 @@ def test_allocate_version_from_16_threads_gives_16_distinct_numbers(store: Dynam
     assert store.allocate_version("acme", "resnet") == 17
 
 
-def test_a_version_is_finished_only_once(store: DynamoRegistryStore) -> None:
+def test_a_version_is_finished_only_once(store: RegistryStore) -> None:
     store.create_model(model())
     store.put_version(version(1))
     failed = version(1, status=VersionStatus.FAILED, failure_reason="first")
@@ -248,12 +259,12 @@ def test_a_version_is_finished_only_once(store: DynamoRegistryStore) -> None:
     assert stored.failure_reason == "first"
 
 
-def test_finishing_a_version_that_was_never_registered_writes_nothing(store: DynamoRegistryStore) -> None:
+def test_finishing_a_version_that_was_never_registered_writes_nothing(store: RegistryStore) -> None:
     assert store.finish_version(version(5, status=VersionStatus.READY)) is False
     assert store.get_version("acme", "resnet", 5) is None
 
 
-def test_mark_announced(store: DynamoRegistryStore) -> None:
+def test_mark_announced(store: RegistryStore) -> None:
     store.create_model(model())
     store.put_version(version(1))
     store.finish_version(version(1, status=VersionStatus.FAILED, failure_reason="bad"))
@@ -267,7 +278,7 @@ def test_mark_announced(store: DynamoRegistryStore) -> None:
 
 
 # --- listing and tenancy --------------------------------------------------------------------------------------
-def test_list_models_returns_models_only(store: DynamoRegistryStore) -> None:
+def test_list_models_returns_models_only(store: RegistryStore) -> None:
     store.create_tenant(Tenant(tenant_id="acme", name="Acme"))
     record = key()
     store.put_key(record)
@@ -282,7 +293,7 @@ def test_list_models_returns_models_only(store: DynamoRegistryStore) -> None:
     assert store.list_keys("acme") == [record]
 
 
-def test_another_tenants_lists_are_empty(store: DynamoRegistryStore) -> None:
+def test_another_tenants_lists_are_empty(store: RegistryStore) -> None:
     store.put_key(key())
     store.create_model(model())
     store.put_version(version(1))
@@ -294,14 +305,15 @@ def test_another_tenants_lists_are_empty(store: DynamoRegistryStore) -> None:
     assert store.get_version("globex", "resnet", 1) is None
 
 
-def test_a_tenant_whose_id_is_a_prefix_of_another_sees_only_its_own(store: DynamoRegistryStore) -> None:
+def test_a_tenant_whose_id_is_a_prefix_of_another_sees_only_its_own(store: RegistryStore) -> None:
     store.create_model(model(tenant_id="acme"))
     store.create_model(model(tenant_id="acme-corp", name="other"))
 
     assert [m.name for m in store.list_models("acme")] == ["resnet"]
 
 
-def test_listing_pages_through_many_items(store: DynamoRegistryStore) -> None:
+def test_listing_pages_through_many_items(dynamo_store: DynamoRegistryStore) -> None:
+    store = dynamo_store
     store.create_model(model())
     for number in range(1, 121):
         store.put_version(version(number, failure_reason="x" * 9000))  # ~1 MB in all: more than one query page

@@ -15,7 +15,6 @@ import os
 import time
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,52 +103,6 @@ class JobOutcome(BaseModel):
     run_ms: float | None = None
     batch_rows: int | None = None
     finished_at: datetime = Field(default_factory=utcnow)
-
-
-# --- events --------------------------------------------------------------------------------------------------
-class InferenceJobQueued(BaseModel):
-    """Announced when a job is accepted; a rule per target routes it to its queue (gpu-jobs, cpu-jobs)."""
-
-    tenant_id: str
-    job_id: str
-    model: str
-    version: int
-    target: Target
-
-
-class InferenceCompleted(BaseModel):
-    tenant_id: str
-    job_id: str
-    model: str
-    version: int
-    status: str = "SUCCEEDED"
-    queue_ms: float | None = None
-    run_ms: float | None = None
-    result_location: str
-    """``inline`` (read it with GET /v1/jobs/{id}) or ``s3://bucket/key``."""
-
-
-class InferenceFailed(BaseModel):
-    tenant_id: str
-    job_id: str
-    model: str
-    version: int | None = None
-    status: str = "FAILED"
-    error: str
-    code: str
-    queue_ms: float | None = None
-    run_ms: float | None = None
-
-
-class InferenceRequestedDetail(BaseModel):
-    """Ingress: another service asks for inference by putting ``InferenceRequested`` on the bus."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(min_length=1, max_length=200)
-    version: str | int | None = None
-    request: dict[str, Any]
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class EventSource(BaseModel):

@@ -147,23 +147,3 @@ class ShardMessage(BaseModel):
     rows: int
     version: int
     """The version the split pinned: a shard may run before the split has finished recording the job."""
-
-
-class BatchJobCompleted(BaseModel):
-    tenant_id: str
-    job_id: str
-    model: str
-    version: int
-    status: str
-    rows: int
-    rows_failed: int
-    predictions: str
-    errors: str
-    manifest: str
-
-
-class BatchJobFailed(BaseModel):
-    tenant_id: str
-    job_id: str
-    model: str
-    reason: str
