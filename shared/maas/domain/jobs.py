@@ -6,7 +6,7 @@ A job is one OIP v2 infer request run asynchronously on a pinned model version. 
     QUEUED -> CANCELLED
 
 Every move is a conditional write on the job's item, so that a duplicate delivery or a second worker never
-produces a second outcome (DESIGN §5: a job id is processed at most once to completion).
+produces a second outcome: a job id is processed at most once to completion.
 """
 
 from __future__ import annotations

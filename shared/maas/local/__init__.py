@@ -1,1 +1,1 @@
-"""The local runtime: the whole template on one machine, offline, without Docker (DESIGN §4)."""
+"""The local runtime: the whole template on one machine, offline, without Docker (docs/ARCHITECTURE.md)."""

@@ -2,7 +2,7 @@
 
 moto provisions tables, buckets, queues, buses and rules. What it cannot run (Lambda without Docker, HTTP
 APIs, S3 and EventBridge deliveries to Lambda) becomes a ``Topology`` that the runtime serves: functions,
-routes, and queues to poll. S3 -> Lambda notifications become S3 -> shim queue notifications (DESIGN §4).
+routes, and queues to poll. S3 -> Lambda notifications become S3 -> shim queue notifications (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
