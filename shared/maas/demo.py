@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from maas.cli.client import MaasClient
-from maas.cli.main import print_signature
+from maas.cli.output import print_signature
 from maas.local.state import read_env
 
 STATE_DIR = Path(".maas/demo")

@@ -25,13 +25,13 @@ def _use_account(args: argparse.Namespace) -> None:
         os.environ["AWS_PROFILE"] = args.profile
     if args.region:
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args.region
-    from maas.adapters import aws
+    from maas.adapters import aws  # boto3 and the registry's modules load for `deploy` only
 
     aws.reset()
 
 
 def stack_outputs(stack_name: str) -> dict[str, str]:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError  # as in _use_account
 
     from maas.adapters.aws import client
 
@@ -49,7 +49,7 @@ def _output(outputs: dict[str, str], stack_name: str, key: str) -> str:
 
 
 def cmd_deploy_bootstrap(args: argparse.Namespace) -> int:
-    from maas import wiring  # boto3 and the stores load only for this command
+    from maas import wiring  # as in _use_account: boto3 and the stores load only for this command
 
     _use_account(args)
     try:
@@ -85,7 +85,7 @@ def cmd_deploy_outputs(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.parameters_of:
-        from samtranslator.yaml_helper import yaml_parse
+        from samtranslator.yaml_helper import yaml_parse  # a `local` extra, absent from the worker image
 
         declared = yaml_parse(Path(args.parameters_of).read_text()).get("Parameters", {})
         outputs = {k: v for k, v in outputs.items() if k in declared}

@@ -11,9 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from maas.deployment.artifacts import stale_sources
+from maas.local import state
+from maas.local.template import TemplateError
+
+DEFAULT_STATE_DIR = ".maas"
+
 
 def _runtime_config(args: argparse.Namespace) -> Any:
-    from maas.local.runtime import RuntimeConfig
+    from maas.local.runtime import RuntimeConfig  # the runtime's modules and Powertools: for `up` only
 
     parameters = {}
     for item in args.parameter_overrides or []:
@@ -67,9 +73,7 @@ def _print_status(state: dict[str, Any], state_dir: Path) -> None:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    from maas.local import state
-    from maas.local.runtime import RuntimeStartError, run_foreground
-    from maas.local.template import TemplateError
+    from maas.local.runtime import RuntimeStartError, run_foreground  # as in _runtime_config
 
     state_dir = Path(args.state_dir)
     running = state.running_state(state_dir)
@@ -86,8 +90,6 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         print(f"no template at {template}: {hint}", file=sys.stderr)
         return 2
     if args.from_build:
-        from maas.deployment.artifacts import stale_sources
-
         stale = stale_sources(Path(args.from_build))
         if stale:
             print(
@@ -116,8 +118,6 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 
 def _detach(args: argparse.Namespace, state_dir: Path) -> int:
-    from maas.local import state
-
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
     log_path = state_dir / "logs" / "runtime.log"
@@ -147,8 +147,6 @@ def _detach(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def cmd_local_status(args: argparse.Namespace) -> int:
-    from maas.local import state
-
     state_dir = Path(args.state_dir)
     current = state.running_state(state_dir)
     if not current:
@@ -159,8 +157,6 @@ def cmd_local_status(args: argparse.Namespace) -> int:
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
-    from maas.local import state
-
     state_dir = Path(args.state_dir)
     current = state.running_state(state_dir)
     if not current:
@@ -184,3 +180,43 @@ def cmd_local_down(args: argparse.Namespace) -> int:
         return 0
     print(f"MaaS local runtime (pid {pid}) stopped")
     return 0
+
+
+def add_commands(sub: Any) -> None:
+    local = sub.add_parser("local", help="the local runtime").add_subparsers(dest="action", required=True)
+    _add_up_command(local)
+    for name, func, text in (("status", cmd_local_status, "what runs"), ("down", cmd_local_down, "stop it all")):
+        p = local.add_parser(name, help=text)
+        p.set_defaults(func=func)
+    for p in local.choices.values():
+        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where state, logs and local.env live")
+
+
+def _add_up_command(local: Any) -> None:
+    up = local.add_parser("up", help="start the platform on this machine (foreground; Ctrl-C stops it)")
+    up.add_argument("--detach", "-d", action="store_true", help="run in the background and return when ready")
+    up.add_argument("--template", default="template.yaml")
+    up.add_argument(
+        "--host", default="127.0.0.1", help="gateway address (the AWS emulator listens on 127.0.0.1 whatever it is)"
+    )
+    up.add_argument("--port", type=int, default=3000, help="gateway port")
+    up.add_argument("--aws-port", type=int, default=4566, help="moto server port")
+    up.add_argument("--aws-endpoint", help="use this emulator (e.g. LocalStack) instead of starting moto")
+    up.add_argument("--parameter-overrides", nargs="*", metavar="KEY=VALUE", help="template parameters")
+    up.add_argument("--max-instances", type=int, default=4, help="instances per function at most")
+    up.add_argument("--gpu-workers", type=int, default=1, help="GPU worker processes (CUDA when present)")
+    up.add_argument(
+        "--from-build",
+        nargs="?",
+        const=".aws-sam/build",
+        metavar="DIR",
+        help="run each function from its `sam build` code and layers (default DIR: .aws-sam/build)",
+    )
+    up.add_argument("--python", help="with --from-build: the Lambda runtime's Python (default: found)")
+    up.add_argument(
+        "--lambda-runtime-dir",
+        default="build/lambda-runtime/python",
+        help="with --from-build: the boto3 the Lambda runtime provides (make build installs it here)",
+    )
+    up.add_argument("--ready-timeout", type=float, default=60, help=argparse.SUPPRESS)
+    up.set_defaults(func=cmd_local_up)
