@@ -5,12 +5,12 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from maas.batch.wiring import batch_service
+from maas.batch.wiring import batch_splitter
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import BatchFunctionSettings
 
 settings = BatchFunctionSettings.from_env()
-batches = batch_service(settings)
+batches = batch_splitter(settings)
 
 
 @logger.inject_lambda_context(correlation_id_path='Records[0].responseElements."x-amz-request-id"')

@@ -18,7 +18,9 @@ from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.jobs import DynamoJobStore
 from maas.adapters.s3 import S3BlobStore
 from maas.aliases import Aliases
-from maas.batch.service import BatchService, BatchSettings
+from maas.batch.settings import BatchSettings
+from maas.batch.shards import ShardRunner
+from maas.batch.wiring import shard_runner
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
 from maas.observability import logger
@@ -85,10 +87,10 @@ def _batches(
     blobs: S3BlobStore,
     events: EventBridgePublisher,
     models: ModelCache,
-) -> BatchService | None:
+) -> ShardRunner | None:
     if settings.inbox_bucket is None:
         return None
-    return BatchService(
+    return shard_runner(
         DynamoBatchStore(settings.jobs_table),
         VersionResolver(registry, 2, aliases=registry),
         blobs,
