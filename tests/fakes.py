@@ -8,19 +8,21 @@ until it writes. ``InMemoryBlobStore`` is a versioned bucket; ``RecordingPublish
 
 from __future__ import annotations
 
+import copy
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus, utcnow
+from maas.domain import ApiKey, Model, ModelVersion, Target, Tenant, VersionStatus, utcnow
 from maas.domain.access import Grant, Quota
 from maas.domain.aliases import Alias
 from maas.domain.audit import AuditEntry
+from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 from maas.ports import BlobInfo
@@ -503,3 +505,143 @@ class InMemoryEventSourceStore:
 
     def delete_event_source(self, tenant_id: str, source: str) -> bool:
         return self.sources.pop((tenant_id, source), None) is not None
+
+
+class InMemoryBatchStore:
+    """A ``BatchStore`` with the conditional moves of ``maas.adapters.dynamodb.batch.DynamoBatchStore``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.batches: dict[tuple[str, str], BatchJob] = {}
+        self.inbox_keys: dict[tuple[str, str], str] = {}
+        self.shards: dict[tuple[str, str, int], tuple[int, int]] = {}
+
+    def _stored(self, tenant_id: str, job_id: str) -> BatchJob | None:
+        return self.batches.get((tenant_id, job_id))
+
+    def create_batch(self, job: BatchJob) -> tuple[BatchJob, bool]:
+        with self._lock:
+            earlier = self.inbox_keys.get((job.tenant_id, job.inbox_key))
+            if earlier is not None:
+                return _copy(self.batches[(job.tenant_id, earlier)]), False
+            if (job.tenant_id, job.job_id) in self.batches:
+                raise ConflictError("batch job id collision")
+            self.inbox_keys[(job.tenant_id, job.inbox_key)] = job.job_id
+            self.batches[(job.tenant_id, job.job_id)] = _copy(job)
+            return _copy(job), True
+
+    def find_by_key(self, tenant_id: str, key: str) -> BatchJob | None:
+        job_id = self.inbox_keys.get((tenant_id, key))
+        return self.get_batch(tenant_id, job_id) if job_id else None
+
+    def get_batch(self, tenant_id: str, job_id: str) -> BatchJob | None:
+        job = self._stored(tenant_id, job_id)
+        return _copy(job) if job else None
+
+    def list_batches(self, tenant_id: str, limit: int = 100) -> list[BatchJob]:
+        # the table's sort key is BATCH#<job id>, and job ids begin with their creation time: newest first
+        found = [_copy(j) for (t, _), j in sorted(self.batches.items(), reverse=True) if t == tenant_id]
+        return found[:limit]
+
+    def claim_split(self, tenant_id: str, job_id: str, token: str, now: float, stale_before: float) -> bool:
+        with self._lock:
+            job = self._stored(tenant_id, job_id)
+            stale = (
+                job is not None
+                and job.status == BatchStatus.SPLITTING
+                and job.split_since is not None
+                and job.split_since < round(stale_before, 3)
+            )
+            if job is None or not (job.status == BatchStatus.PENDING_UPLOAD or stale):
+                return False
+            job.status, job.split_token, job.split_since = BatchStatus.SPLITTING, token, round(now, 3)
+            job.started_at = job.started_at or utcnow()
+            return True
+
+    def finish_split(
+        self,
+        tenant_id: str,
+        job_id: str,
+        token: str,
+        *,
+        version: int,
+        target: str,
+        rows: int,
+        shards: int,
+        errors: int,
+        input_bytes: int,
+    ) -> bool:
+        with self._lock:
+            job = self._stored(tenant_id, job_id)
+            if job is None or job.status != BatchStatus.SPLITTING or job.split_token != token:
+                return False
+            job.status, job.split_done = BatchStatus.RUNNING, True
+            job.total_rows, job.total_shards, job.split_errors = rows, shards, errors
+            job.version, job.target, job.input_bytes = version, Target(target), input_bytes
+            job.split_finished_at = utcnow()
+            job.rows_failed += errors
+            return True
+
+    def fail_batch(self, tenant_id: str, job_id: str, reason: str, expect: tuple[BatchStatus, ...]) -> bool:
+        with self._lock:
+            job = self._stored(tenant_id, job_id)
+            if job is None or job.status not in expect:
+                return False
+            job.status, job.error, job.finished_at = BatchStatus.FAILED, reason, utcnow()
+            return True
+
+    def complete_shard(self, tenant_id: str, job_id: str, shard: int, rows_done: int, rows_failed: int) -> bool:
+        with self._lock:
+            job = self._stored(tenant_id, job_id)
+            if job is None:
+                # DynamoDB's ADD would create a stub job here; no caller does this, so say so loudly.
+                raise LookupError(f"complete_shard on a missing batch job {tenant_id}/{job_id}")
+            if (tenant_id, job_id, shard) in self.shards:
+                return False
+            self.shards[(tenant_id, job_id, shard)] = (rows_done, rows_failed)
+            job.shards_done += 1
+            job.rows_done += rows_done
+            job.rows_failed += rows_failed
+            return True
+
+    def claim_assembly(self, tenant_id: str, job_id: str, token: str, now: float, stale_before: float) -> bool:
+        with self._lock:
+            job = self._stored(tenant_id, job_id)
+            if job is None:
+                return False
+            ready = job.status == BatchStatus.RUNNING and job.split_done and job.shards_done == job.total_shards
+            stale = (
+                job.status == BatchStatus.ASSEMBLING
+                and job.assembly_since is not None
+                and job.assembly_since < round(stale_before, 3)
+            )
+            if not (ready or stale):
+                return False
+            job.status, job.assembly_token, job.assembly_since = BatchStatus.ASSEMBLING, token, round(now, 3)
+            return True
+
+    def finish_batch(
+        self,
+        tenant_id: str,
+        job_id: str,
+        token: str,
+        status: BatchStatus,
+        *,
+        manifest: dict[str, Any],
+        error: str | None,
+    ) -> bool:
+        with self._lock:
+            job = self._stored(tenant_id, job_id)
+            if job is None or job.status != BatchStatus.ASSEMBLING or job.assembly_token != token:
+                return False
+            job.status, job.manifest, job.finished_at = status, copy.deepcopy(manifest), utcnow()
+            if error:
+                job.error = error
+            return True
+
+    def mark_batch_announced(self, tenant_id: str, job_id: str) -> None:
+        with self._lock:
+            job = self._stored(tenant_id, job_id)
+            if job is None:
+                raise LookupError(f"mark_batch_announced on a missing batch job {tenant_id}/{job_id}")
+            job.announced = True

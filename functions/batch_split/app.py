@@ -9,7 +9,7 @@ from maas import wiring
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import BatchFunctionSettings
 
-batches = wiring.batch_service(BatchFunctionSettings.from_env())
+batches = wiring.batch_splitter(BatchFunctionSettings.from_env())
 
 
 @logger.inject_lambda_context(correlation_id_path='Records[0].responseElements."x-amz-request-id"')

@@ -8,7 +8,7 @@ from maas import wiring
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import BatchFunctionSettings
 
-batches = wiring.batch_worker(BatchFunctionSettings.from_env())
+batches = wiring.batch_shard_runner(BatchFunctionSettings.from_env())
 
 
 processor = BatchProcessor(event_type=EventType.SQS)

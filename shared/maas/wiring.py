@@ -47,6 +47,9 @@ from maas.tenants import Tenants
 if TYPE_CHECKING:  # annotations only: the modules themselves load inside the factories below (see the docstring)
     from maas.api.inference import OipApi
     from maas.batch.service import BatchService
+    from maas.batch.settings import BatchSettings
+    from maas.batch.shards import ShardRunner
+    from maas.batch.split import BatchSplitter
     from maas.inference.cache import ModelCache
     from maas.inference.service import VersionResolver
     from maas.inference.shadow import ShadowRunner
@@ -221,37 +224,88 @@ def ingress(settings: JobsApiSettings) -> Ingress:
 
 
 # --- batch predictions ------------------------------------------------------------------------------------------
-def batch_service(settings: BatchFunctionSettings, *, models: ModelCache | None = None) -> BatchService:
-    from maas.adapters.batch import DynamoBatchStore
-    from maas.batch.service import BatchService, BatchSettings
+def _batch_settings(settings: BatchFunctionSettings) -> BatchSettings:
+    from maas.batch.settings import BatchSettings
+
+    return BatchSettings(
+        inbox_bucket=settings.inbox_bucket,
+        outbox_bucket=settings.jobs_bucket,
+        shard_rows=settings.shard_rows,
+        max_input_bytes=settings.max_input_bytes,
+    )
+
+
+def batch_service(settings: BatchFunctionSettings) -> BatchService:
+    """The batch routes' side: start, read and list batch jobs."""
+    from maas.adapters.dynamodb.batch import DynamoBatchStore
+    from maas.batch.service import BatchService
 
     stores = registry_stores(settings.registry_table)
     return BatchService(
         DynamoBatchStore(settings.jobs_table),
         version_resolver(stores, settings.registry_cache_seconds),
         S3BlobStore(),
-        EventBridgePublisher(settings.event_bus_name),
-        settings=BatchSettings(
-            inbox_bucket=settings.inbox_bucket,
-            outbox_bucket=settings.jobs_bucket,
-            shard_rows=settings.shard_rows,
-            max_input_bytes=settings.max_input_bytes,
-        ),
+        settings=_batch_settings(settings),
         access=AccessPolicy(stores.grants, settings.grant_cache_seconds),
         quotas=QuotaEnforcer(stores.quotas, settings.registry_cache_seconds),
-        tenants=stores.registry,
-        cpu_shards=_queue(settings.cpu_shards_queue_url),
-        gpu_shards=_queue(settings.gpu_jobs_queue_url),
-        models=models,
     )
 
 
-def batch_worker(settings: BatchFunctionSettings) -> BatchService:
-    """The batch service with a model cache: it runs the shards of cpu-target models (onnxruntime on CPU)."""
+def batch_splitter(settings: BatchFunctionSettings) -> BatchSplitter:
+    """The split function's side: an inbox file -> a job, shards on cpu-shards or gpu-jobs."""
+    from maas.adapters.dynamodb.batch import DynamoBatchStore
+    from maas.batch.assembly import BatchAssembler
+    from maas.batch.split import BatchSplitter
+
+    stores = registry_stores(settings.registry_table)
+    jobs = DynamoBatchStore(settings.jobs_table)
+    blobs = S3BlobStore()
+    batch_settings = _batch_settings(settings)
+    return BatchSplitter(
+        jobs,
+        version_resolver(stores, settings.registry_cache_seconds),
+        blobs,
+        BatchAssembler(jobs, blobs, EventBridgePublisher(settings.event_bus_name), settings=batch_settings),
+        settings=batch_settings,
+        access=AccessPolicy(stores.grants, settings.grant_cache_seconds),
+        tenants=stores.registry,
+        cpu_shards=_queue(settings.cpu_shards_queue_url),
+        gpu_shards=_queue(settings.gpu_jobs_queue_url),
+    )
+
+
+def batch_shard_runner(settings: BatchFunctionSettings) -> ShardRunner:
+    """The batch worker function's side: the shards of cpu-target models, on onnxruntime (CPU)."""
     from maas.inference.cache import model_cache_for
     from maas.worker.engine import backend_loader
 
-    return batch_service(settings, models=model_cache_for(settings, S3BlobStore(), backend_loader(use_cuda=False)))
+    models = model_cache_for(settings, S3BlobStore(), backend_loader(use_cuda=False))
+    return _shard_runner(
+        settings, BatchSettings(inbox_bucket=settings.inbox_bucket, outbox_bucket=settings.jobs_bucket), models
+    )
+
+
+def _shard_runner(
+    settings: BatchFunctionSettings | WorkerSettings, batch_settings: BatchSettings, models: ModelCache
+) -> ShardRunner:
+    """A shard runner with the assembler its last shard runs (the batch worker function's, the GPU worker's)."""
+    from maas.adapters.dynamodb.batch import DynamoBatchStore
+    from maas.batch.assembly import BatchAssembler
+    from maas.batch.predict import CachedModelPredictor
+    from maas.batch.shards import ShardRunner
+
+    stores = registry_stores(settings.registry_table)
+    jobs = DynamoBatchStore(settings.jobs_table)
+    blobs = S3BlobStore()
+    return ShardRunner(
+        jobs,
+        version_resolver(stores, settings.registry_cache_seconds),
+        blobs,
+        CachedModelPredictor(models),
+        BatchAssembler(jobs, blobs, EventBridgePublisher(settings.event_bus_name), settings=batch_settings),
+        settings=batch_settings,
+        access=AccessPolicy(stores.grants, settings.grant_cache_seconds),
+    )
 
 
 # --- models: validation, optimisation, shadow -------------------------------------------------------------------
@@ -337,7 +391,7 @@ def job_processor(settings: WorkerSettings, worker_name: str) -> tuple[JobProces
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
         validator=validator,
-        batches=_gpu_batches(settings, models),
+        batches=_gpu_shards(settings, models),
     )
     return processor, jobs
 
@@ -351,20 +405,12 @@ def sandbox_policy(settings: WorkerSettings) -> Any:
     )
 
 
-def _gpu_batches(settings: WorkerSettings, models: ModelCache) -> BatchService | None:
+def _gpu_shards(settings: WorkerSettings, models: ModelCache) -> ShardRunner | None:
     """Batch shards of gpu-target models come on the worker's queue too."""
-    from maas.adapters.batch import DynamoBatchStore
-    from maas.batch.service import BatchService, BatchSettings
+    from maas.batch.settings import BatchSettings
 
     if settings.inbox_bucket is None:
         return None
-    stores = registry_stores(settings.registry_table)
-    return BatchService(
-        DynamoBatchStore(settings.jobs_table),
-        version_resolver(stores, settings.registry_cache_seconds),
-        S3BlobStore(),
-        EventBridgePublisher(settings.event_bus_name),
-        settings=BatchSettings(inbox_bucket=settings.inbox_bucket, outbox_bucket=settings.jobs_bucket),
-        access=AccessPolicy(stores.grants, settings.grant_cache_seconds),
-        models=models,
+    return _shard_runner(
+        settings, BatchSettings(inbox_bucket=settings.inbox_bucket, outbox_bucket=settings.jobs_bucket), models
     )

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maas.batch.formats import BatchInputError, PredictionWriter, read_rows
+from maas.batch.predict import predict_rows
 from maas.domain import Signature
 from maas.domain.batch import BatchFormat, inbox_key, parse_inbox_key
 
@@ -139,10 +140,7 @@ class Doubling:
 
 
 def predict(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    from maas.batch.service import BatchService
-
-    service = BatchService.__new__(BatchService)
-    return list(service._predict(Doubling(), VECTOR, iter(rows)))
+    return predict_rows(Doubling(), VECTOR, rows)
 
 
 def test_rows_that_fit_run_together_and_keep_their_order() -> None:

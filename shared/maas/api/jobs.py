@@ -264,7 +264,7 @@ def batch_router(batches: BatchService) -> APIGatewayHttpRouter:
 
     @router.get("/v1/batch-jobs", summary="The tenant's batch jobs, newest first")
     def handle_list_batches(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-        found = batches.list(_principal(router), limit)
+        found = batches.list_jobs(_principal(router), limit)
         return {"batch_jobs": [batch_response(batches, j, with_downloads=False).model_dump(mode="json") for j in found]}
 
     return router

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from maas.batch.service import BatchService
+from maas.batch.shards import ShardRunner
 from maas.domain import Batching, Model, ModelVersion, VersionStatus, framework_of, utcnow
 from maas.domain.jobs import INLINE_RESULT_BYTES, Job, JobOutcome, JobStatus
 from maas.errors import InvalidRequestError, MaasError, ModelLoadError, first_line
@@ -107,7 +107,7 @@ class JobProcessor:
         max_attempts: int = 3,
         clock: Callable[[], float] = time.time,
         validator: ArtifactValidator | None = None,
-        batches: BatchService | None = None,
+        batches: ShardRunner | None = None,
     ) -> None:
         self.jobs = jobs
         self.registry = registry

@@ -1,4 +1,4 @@
-"""Batch jobs on the jobs table, next to the async jobs, keyed under the tenant:
+"""The ``BatchStore`` port (``maas.ports``) on the jobs table, next to the async jobs, keyed under the tenant:
 
 | item          | PK         | SK                          |
 |---------------|------------|-----------------------------|
