@@ -5,11 +5,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from maas.adapters.s3 import S3BlobStore
+from maas.backends.loader import backend_loader
 from maas.batch.wiring import batch_service
 from maas.inference.cache import model_cache_for
 from maas.observability import capture_lambda_handler, logger, metrics
 from maas.settings import BatchFunctionSettings
-from maas.worker.engine import backend_loader
 
 settings = BatchFunctionSettings.from_env()
 batches = batch_service(settings, models=model_cache_for(settings, S3BlobStore(), backend_loader(use_cuda=False)))

@@ -10,13 +10,14 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from maas.backends.loader import backend_loader
 from maas.domain import Scope, Target
 from maas.errors import ConflictError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
 from maas.jobs.model import INLINE_REQUEST_BYTES, Job, JobStatus
 from maas.jobs.service import EventSources, Ingress, JobLimits, JobService
-from maas.worker.engine import Action, JobProcessor, backend_loader
+from maas.worker.engine import Action, JobProcessor
 
 from tests.fakes import (
     InMemoryBlobStore,

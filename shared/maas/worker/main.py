@@ -18,6 +18,8 @@ from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.jobs import DynamoJobStore
 from maas.adapters.s3 import S3BlobStore
 from maas.aliases import Aliases
+from maas.backends.base import SandboxPolicy
+from maas.backends.loader import backend_loader, cuda_available
 from maas.batch.service import BatchService, BatchSettings
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
@@ -25,9 +27,8 @@ from maas.observability import logger
 from maas.sandbox.confine import probe
 from maas.settings import WorkerSettings
 from maas.validation import ArtifactValidator, ValidationSettings
-from maas.worker.backends import SandboxPolicy, cuda_available
-from maas.worker.engine import JobProcessor, backend_loader
-from maas.worker.service import SqsWorker, worker_id
+from maas.worker.consumer import SqsConsumer, worker_id
+from maas.worker.engine import JobProcessor
 
 
 def sandbox_policy(settings: WorkerSettings) -> SandboxPolicy:
@@ -125,7 +126,7 @@ def run() -> int:
         raise SystemExit("JOBS_QUEUE_URL is not set: the worker needs the gpu-jobs queue to poll")
     name = worker_id()
     processor, jobs = build_processor(settings, name)
-    worker = SqsWorker(
+    worker = SqsConsumer(
         processor,
         jobs,
         client("sqs"),
