@@ -1,6 +1,6 @@
 """Serving registered ONNX versions: resolve the version, then the model pipeline (``maas.inference.pipeline``).
 
-Registry lookups go through a short in-memory cache; sessions through ``ModelCache``. A warm request makes no
+Registry lookups go through a short in-memory cache; loaded backends through ``ModelCache``. A warm request makes no
 call to DynamoDB or S3.
 """
 

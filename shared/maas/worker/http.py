@@ -14,8 +14,9 @@ The binary extension's JSON length comes in the ``Inference-Header-Content-Lengt
 passes only the Content-Type through, as Triton's SageMaker content type
 ``application/vnd.sagemaker-triton.binary+json;json-header-size=N`` (binary answers to ``/invocations`` use it).
 
-Every infer request goes through one eager ``DynamicBatcher``: concurrent requests share a batch, a lone request
-runs at once on its own thread. The HTTP/1.1 layer is ``maas.worker.wire``.
+Every infer request goes through the model pipeline (``maas.inference.pipeline``) with one eager
+``DynamicBatcher`` between preprocess and postprocess: concurrent requests share a batch, a lone request runs at
+once on its own thread. The HTTP/1.1 layer is ``maas.worker.wire``.
 
     python -m maas.worker.http --model-dir /opt/ml/model --port 8080
 """
