@@ -34,13 +34,13 @@ def make_runner(backend: str) -> tuple[object, str]:
 
     tmp = tempfile.mkdtemp(prefix="maas-bench-")  # kept: the TorchScript model host reads the artifact from it
     if backend == "torch":  # in a model host, as the worker runs TorchScript (benchmarks/sandbox.py compares)
+        from maas.backends.torchscript import load_torchscript
         from maas.domain import Signature
-        from maas.worker.backends import load_torchscript
 
         signature = Signature.model_validate(export_torchscript_mlp(Path(tmp) / "m.pt", [256, 1024, 1024, 10]))
         torchscript = load_torchscript(str(Path(tmp) / "m.pt"), signature)
         return torchscript.run, torchscript.device
-    from maas.worker.backends import load_onnx
+    from maas.backends.onnx import load_onnx
 
     onnx = load_onnx(str(export_mlp(Path(tmp) / "m.onnx", [256, 1024, 1024, 10])))
     return onnx.run, onnx.device
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     args = parser.parse_args()
 
-    from maas.worker.batching import DynamicBatcher
+    from maas.worker.batcher import DynamicBatcher
 
     run, device = make_runner(args.backend)
     rows = np.random.default_rng(0).standard_normal((args.requests, 256)).astype(np.float32)

@@ -168,7 +168,7 @@ def main() -> None:
             assert first["statusCode"] == 200, first
             # the handler's own cached session: a second session's thread pool would compete for the cores
             version = function.api.service.resolver.resolve(TENANT, name, None).version
-            session = function.api.service.cache.session(version)
+            session = function.api.service.cache.session(version).session  # the backend's onnxruntime session
             iterations = args.iterations if name != "conv" else max(200, args.iterations // 4)
             raw_samples, handler_samples = paired_samples(
                 lambda session=session, x=x: session.run(None, {"input": x}),

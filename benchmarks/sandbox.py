@@ -57,7 +57,7 @@ def rate(run: Callable[[dict[str, np.ndarray]], Any], rows: np.ndarray, batch: i
 
 
 def batched_rate(run: Callable[[dict[str, np.ndarray]], Any], rows: np.ndarray, max_batch: int) -> float:
-    from maas.worker.batching import DynamicBatcher
+    from maas.worker.batcher import DynamicBatcher
 
     batcher = DynamicBatcher(run, max_batch_size=max_batch, max_queue_delay_ms=5)
     started = time.perf_counter()
@@ -108,8 +108,8 @@ def main() -> None:
         raw_worker(args.raw_worker, args.requests, threads)
         return
 
+    from maas.backends.torchscript import load_torchscript
     from maas.domain import Signature
-    from maas.worker.backends import load_torchscript
 
     def child(*extra: str) -> str:
         done = subprocess.run([sys.executable, __file__, *extra], capture_output=True, text=True, check=True)

@@ -215,8 +215,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
 
+    from maas.backends.onnx import load_session
     from maas.modelkit import export_mlp
-    from maas.runtime.onnx import load_session
 
     kserve = kserve_python()
     figures: dict[str, dict[str, dict[str, float]]] = {}

@@ -1,6 +1,6 @@
 """In-memory fakes of the ports in ``maas.ports``, with the semantics of the real adapters.
 
-``InMemoryRegistryStore`` behaves like ``maas.adapters.dynamodb.DynamoRegistryStore``: conditional creates
+``InMemoryRegistryStore`` behaves like the DynamoDB adapters of ``maas.adapters.dynamodb``: conditional creates
 raise ConflictError, ``allocate_version`` is atomic, ``finish_version`` writes only over a PENDING_UPLOAD item,
 and every read returns a copy (as a DynamoDB read does), so a caller that edits what it read changes nothing
 until it writes. ``InMemoryBlobStore`` is a versioned bucket; ``RecordingPublisher`` records the events.
@@ -372,7 +372,7 @@ class RecordingPublisher:
 
 
 class InMemoryJobStore:
-    """A ``JobStore`` with the conditional moves of ``maas.adapters.jobs.DynamoJobStore``."""
+    """A ``JobStore`` with the conditional moves of ``maas.adapters.dynamodb.jobs.DynamoJobStore``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -99,7 +99,7 @@ def quantize_and_measure(source: str, variant: str, method: str) -> dict[str, An
     """Build the variant and compare it with its source on generated inputs."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from maas.runtime import onnx
+    from maas.backends import onnx
 
     assert method == "dynamic_int8"
     quantize_dynamic(source, variant, weight_type=QuantType.QInt8)

@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 
 from maas.aliases import Aliases
+from maas.backends.bundle import is_tar
 from maas.domain import Framework, ModelVersion, Signature, VersionStatus, framework_of, parse_artifact_key, utcnow
 from maas.errors import ArtifactRejectedError, redact
 from maas.events import ModelVersionFailed, ModelVersionReady
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, RegistryStore
-from maas.runtime.bundle import is_tar
 
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_PROTOCOLS = {b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"}
@@ -201,7 +201,7 @@ class ArtifactValidator:
         return head
 
     def _inspect_bundle(self, version: ModelVersion, path: Path, private: str) -> None:
-        from maas.runtime.bundle import ENTRY, BundleError, unpack_bundle
+        from maas.backends.bundle import ENTRY, BundleError, unpack_bundle
 
         try:
             unpack_bundle(path, Path(private) / "bundle", max_bytes=self._settings.max_artifact_bytes)
@@ -211,9 +211,9 @@ class ArtifactValidator:
         self._inspect_onnx(version, Path(private) / "bundle" / ENTRY, private, bundle=True)
 
     def _inspect_onnx(self, version: ModelVersion, path: Path, private: str, *, bundle: bool = False) -> None:
+        from maas.backends import onnx
+        from maas.backends.bundle import files_beside
         from maas.datatypes import UnsupportedTypeError
-        from maas.runtime import onnx
-        from maas.runtime.bundle import files_beside
         from maas.sandbox.client import HostConfig, ModelHost
 
         try:

@@ -11,24 +11,17 @@ and a function whose layers lack a package (the authorizer has no numpy-heavy pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from maas.access import AccessPolicy, Grants
-from maas.adapters.dynamodb.aliases import DynamoAliasStore
-from maas.adapters.dynamodb.audit import DynamoAuditStore
-from maas.adapters.dynamodb.event_sources import DynamoEventSourceStore
-from maas.adapters.dynamodb.grants import DynamoGrantStore
-from maas.adapters.dynamodb.quotas import DynamoQuotaStore
-from maas.adapters.dynamodb.registry import DynamoRegistryStore
-from maas.adapters.dynamodb.shadow import DynamoShadowStatsStore
-from maas.adapters.dynamodb.table import Table
+from maas.adapters.dynamodb import RegistryStores, registry_stores
 from maas.adapters.eventbridge import EventBridgePublisher
 from maas.adapters.s3 import S3BlobStore
 from maas.adapters.sqs import SqsQueueSender
 from maas.aliases import Aliases
 from maas.audit import AuditLog
 from maas.authorizer import Authorizer
+from maas.ports import JobStore
 from maas.quotas import QuotaEnforcer, Quotas, UsageRecorder
 from maas.registry import Registry
 from maas.settings import (
@@ -55,36 +48,8 @@ if TYPE_CHECKING:  # annotations only: the modules themselves load inside the fa
     from maas.inference.shadow import ShadowRunner
     from maas.jobs.service import Ingress, JobService
     from maas.optimize import Optimizer
-    from maas.ports import JobStore
     from maas.validation import ArtifactValidator
     from maas.worker.engine import JobProcessor
-
-
-@dataclass(frozen=True)
-class RegistryStores:
-    """The registry table's stores, one per aggregate, over one table helper."""
-
-    registry: DynamoRegistryStore
-    aliases: DynamoAliasStore
-    grants: DynamoGrantStore
-    quotas: DynamoQuotaStore
-    audit: DynamoAuditStore
-    shadow_stats: DynamoShadowStatsStore
-    event_sources: DynamoEventSourceStore
-
-
-def registry_stores(table_name: str) -> RegistryStores:
-    """The stores of one registry table (cheap: they share the process's one boto3 resource for it)."""
-    table = Table(table_name)
-    return RegistryStores(
-        registry=DynamoRegistryStore(table),
-        aliases=DynamoAliasStore(table),
-        grants=DynamoGrantStore(table),
-        quotas=DynamoQuotaStore(table),
-        audit=DynamoAuditStore(table),
-        shadow_stats=DynamoShadowStatsStore(table),
-        event_sources=DynamoEventSourceStore(table),
-    )
 
 
 def _queue(url: str | None) -> SqsQueueSender | None:
@@ -276,8 +241,8 @@ def batch_splitter(settings: BatchFunctionSettings) -> BatchSplitter:
 
 def batch_shard_runner(settings: BatchFunctionSettings) -> ShardRunner:
     """The batch worker function's side: the shards of cpu-target models, on onnxruntime (CPU)."""
+    from maas.backends.loader import backend_loader
     from maas.inference.cache import model_cache_for
-    from maas.worker.engine import backend_loader
 
     models = model_cache_for(settings, S3BlobStore(), backend_loader(use_cuda=False))
     return _shard_runner(
@@ -351,9 +316,10 @@ def shadow_runner(settings: ShadowSettings) -> ShadowRunner:
 def job_processor(settings: WorkerSettings, worker_name: str) -> tuple[JobProcessor, JobStore]:
     """The job engine (jobs, validation hand-offs, gpu batch shards) and the job store it claims from."""
     from maas.adapters.dynamodb.jobs import DynamoJobStore
+    from maas.backends.loader import backend_loader
     from maas.inference.cache import ModelCache
     from maas.validation import ArtifactValidator, ValidationSettings
-    from maas.worker.engine import JobProcessor, backend_loader
+    from maas.worker.engine import JobProcessor
 
     stores = registry_stores(settings.registry_table)
     jobs = DynamoJobStore(settings.jobs_table)
@@ -397,7 +363,7 @@ def job_processor(settings: WorkerSettings, worker_name: str) -> tuple[JobProces
 
 
 def sandbox_policy(settings: WorkerSettings) -> Any:
-    from maas.worker.backends import SandboxPolicy
+    from maas.backends.base import SandboxPolicy
 
     return SandboxPolicy(
         require_confinement=settings.tenant_code_sandbox == "required",

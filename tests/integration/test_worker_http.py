@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from maas.backends.base import BackendLoadError
+from maas.backends.onnx import load_session
 from maas.modelkit import export_mlp, mlp
-from maas.runtime.onnx import load_session
-from maas.worker.backends import BackendLoadError
-from maas.worker.batching import DynamicBatcher
+from maas.worker.batcher import DynamicBatcher
 from maas.worker.http import WorkerServer, serve
 
 from tests.oip import binary_body, binary_outputs

@@ -28,8 +28,8 @@ from moto.server import ThreadedMotoServer
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from maas.backends.onnx import load_session
 from maas.modelkit import export_mlp
-from maas.runtime.onnx import load_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAND_INS = {"onnxruntime-gpu": "onnxruntime"}  # no CUDA here; the image's onnxruntime-gpu has the same API

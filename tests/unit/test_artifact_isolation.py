@@ -16,9 +16,9 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from maas.backends.bundle import BundleError, check_bundle, unpack_bundle
 from maas.domain import ModelVersion, VersionStatus, artifact_key
 from maas.inference.cache import ArtifactIntegrityError, ModelCache
-from maas.runtime.bundle import BundleError, check_bundle, unpack_bundle
 from maas.validation import ArtifactValidator, ValidationSettings
 
 from tests.fakes import InMemoryBlobStore, InMemoryRegistryStore, RecordingPublisher
@@ -101,8 +101,8 @@ def test_a_bundle_with_its_data_file_becomes_ready_and_serves_from_the_cache(
     assert version.status == VersionStatus.READY, version.failure_reason
     assert version.bundle
     cache = ModelCache(blobs, BUCKET, tmp_path / "cache", max_bytes=64 * MIB)
-    session = cache.session(version)
-    assert session.run(None, {"x": np.array([0.5], np.float32)})[0].tolist() == [2.5]
+    backend = cache.session(version)
+    assert [a.tolist() for a in backend.run({"x": np.array([0.5], np.float32)}).values()] == [[2.5]]
     unpacked = cache.artifact_dir(version).with_name(f"{version.sha256}.bundle")
     assert sorted(p.name for p in unpacked.iterdir()) == ["model.onnx", "weights.bin"]
 

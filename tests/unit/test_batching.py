@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maas.worker.batching import BatcherClosedError, DynamicBatcher
+from maas.worker.batcher import BatcherClosedError, DynamicBatcher
 
 
 def doubling(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

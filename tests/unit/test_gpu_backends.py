@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from maas.backends.loader import cuda_available, torch_cuda_available
+from maas.backends.onnx import load_onnx
+from maas.backends.torchscript import load_torchscript
 from maas.domain import Signature
-from maas.worker.backends import cuda_available, load_onnx, load_torchscript, torch_cuda_available
-from maas.worker.batching import DynamicBatcher
+from maas.worker.batcher import DynamicBatcher
 
 pytestmark = pytest.mark.skipif(not cuda_available(), reason="no CUDA device here")
 

@@ -10,13 +10,14 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from maas.backends.loader import backend_loader
 from maas.domain import Scope, Target
 from maas.domain.jobs import INLINE_REQUEST_BYTES, Job, JobStatus
 from maas.errors import ConflictError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from maas.inference.cache import ModelCache
 from maas.inference.service import VersionResolver
 from maas.jobs.service import EventSources, Ingress, JobLimits, JobService
-from maas.worker.engine import Action, JobProcessor, backend_loader
+from maas.worker.engine import Action, JobProcessor
 
 from tests.fakes import (
     InMemoryBlobStore,
@@ -354,6 +355,22 @@ def test_inputs_the_worker_cannot_run_fail_without_retry(world: World) -> None:
     assert world.processor.handle(world.message(job)).action == Action.DONE
     failed = world.service.get(ACME, job.job_id)
     assert (failed.status, failed.error_code, failed.attempts) == (JobStatus.FAILED, "INVALID_REQUEST", 1)
+
+
+def test_a_model_that_fails_on_the_inputs_fails_the_job_as_the_models_error_without_retry(
+    world: World, monkeypatch
+) -> None:
+    job, _ = world.service.submit(ACME, "tiny", None, body(X), None)
+    backend = world.processor.models.session(world.version)
+
+    def failing(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise RuntimeError("kernel refused the input (/tmp/maas-models/acme/model.onnx)")
+
+    monkeypatch.setattr(backend, "run", failing)
+    assert world.processor.handle(world.message(job)).action == Action.DONE
+    failed = world.service.get(ACME, job.job_id)
+    assert (failed.status, failed.error_code, failed.attempts) == (JobStatus.FAILED, "MODEL_ERROR", 1)
+    assert failed.error == "the model could not run on these inputs: kernel refused the input (<path>)"
 
 
 def test_an_infrastructure_error_releases_the_job_for_another_attempt(world: World, monkeypatch) -> None:

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from maas.runtime.onnx import ExternalDataError, check_self_contained
-from maas.runtime.onnx_proto import OnnxProtoError, external_tensors, scan
+from maas.backends.onnx import ExternalDataError, check_self_contained
+from maas.backends.onnx_proto import OnnxProtoError, external_tensors, scan
 
 
 def external(name: str = "w", location: str = "local.env", dtype: type = np.int64) -> TensorProto:

@@ -18,8 +18,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from maas.runtime.bundle import ENTRY
-from maas.runtime.onnx_proto import OnnxProtoError, external_tensors
+from maas.backends.bundle import ENTRY
+from maas.backends.onnx_proto import OnnxProtoError, external_tensors
 
 PROTOBUF_LIMIT = 2 * 1024**3 - 64 * 1024**2  # under 2 GiB, with room for the graph itself
 

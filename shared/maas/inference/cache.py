@@ -7,9 +7,9 @@ matched, and left read-only. Every load hashes it again against the sha256 recor
 changed on disk after download (by anything) is never loaded: it is fetched anew, and refused if S3 disagrees.
 A bundle is unpacked, at every load, into a fresh ``<sha256>.bundle`` directory beside it.
 
-Memory: loaded sessions in an LRU bounded by what each model costs: the memory its validation measured
-(``ModelVersion.memory_bytes``), or its file's size when that is larger or unknown. A session evicted from the
-LRU is closed if it can be (a model host process stops). A warm request finds its session in memory and touches
+Memory: loaded backends in an LRU bounded by what each model costs: the memory its validation measured
+(``ModelVersion.memory_bytes``), or its file's size when that is larger or unknown. A backend evicted from the
+LRU is closed if it can be (a model host process stops). A warm request finds its backend in memory and touches
 neither disk nor S3.
 """
 
@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from maas.backends.base import Backend
+from maas.backends.bundle import ENTRY, BundleError, unpack_bundle
+from maas.backends.onnx import load_onnx
 from maas.domain import ModelVersion, framework_of
 from maas.errors import ModelLoadError, first_line
 from maas.observability import logger
@@ -44,7 +47,7 @@ class ModelTooLargeError(ModelLoadError):
 
 @dataclass
 class _Entry:
-    session: Any
+    session: Backend
     size: int
 
 
@@ -97,10 +100,10 @@ class ModelCache:
         max_bytes: int,
         max_disk_bytes: int | None = None,
         *,
-        loader: Callable[[str, ModelVersion], Any] | None = None,
+        loader: Callable[[str, ModelVersion], Backend] | None = None,
         max_bundle_bytes: int = 8 * 1024**3,
     ) -> None:
-        """``loader(path, version)`` makes what ``session`` returns; by default an onnxruntime CPU session."""
+        """``loader(path, version)`` makes the backend ``session`` returns; by default ONNX on CPU, in process."""
         self._blobs = blobs
         self._bucket = bucket
         self._dir = Path(cache_dir)
@@ -112,7 +115,7 @@ class ModelCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._disk_lock = threading.Lock()
-        self._loader = loader or _onnx_session
+        self._loader = loader or _onnx_backend
         self.loads = 0
         self.downloads = 0
 
@@ -120,8 +123,8 @@ class ModelCache:
     def _key(version: ModelVersion) -> str:
         return f"{version.tenant_id}/{version.sha256}"
 
-    def session(self, version: ModelVersion) -> Any:
-        """The loaded model (an onnxruntime session, or what the loader makes) for a READY version."""
+    def session(self, version: ModelVersion) -> Backend:
+        """The loaded, ready backend (``maas.backends.base.Backend``) for a READY version."""
         if version.sha256 is None:
             raise ArtifactIntegrityError(f"version {version.version} has no recorded sha256")
         key = self._key(version)
@@ -143,7 +146,7 @@ class ModelCache:
             raise
         except Exception as exc:  # the runtimes raise their own untyped errors
             raise ModelLoadError(f"the model could not be loaded: {first_line(exc)}") from exc
-        evicted: list[Any] = []
+        evicted: list[Backend] = []
         with self._lock:
             self.loads += 1
             previous = self._sessions.pop(key, None)
@@ -181,8 +184,6 @@ class ModelCache:
         path = self._verified_file(version)
         if not version.bundle:
             return path
-        from maas.runtime.bundle import ENTRY, BundleError, unpack_bundle
-
         unpacked = path.parent.with_name(f"{path.parent.name}.bundle")
         with self._disk_lock:
             remove_tree(unpacked)
@@ -258,14 +259,12 @@ def _close(session: Any) -> None:
             logger.warning("closing an evicted model failed", exc_info=True)
 
 
-def _onnx_session(path: str, version: ModelVersion) -> Any:
-    from maas.runtime.onnx import session
-
-    return session(path, threads=cpu_count(), bundle=version.bundle)
+def _onnx_backend(path: str, version: ModelVersion) -> Backend:
+    return load_onnx(path, threads=cpu_count(), use_cuda=False, bundle=version.bundle)
 
 
 def model_cache_for(
-    settings: InferenceSettings, blobs: BlobStore, loader: Callable[[str, ModelVersion], Any] | None = None
+    settings: InferenceSettings, blobs: BlobStore, loader: Callable[[str, ModelVersion], Backend] | None = None
 ) -> ModelCache:
     """The cache a function's settings describe (the inference function and the shadow worker share it)."""
     return ModelCache(

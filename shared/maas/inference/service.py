@@ -1,6 +1,6 @@
-"""Serving registered ONNX versions: resolve the version, check the request, run, encode.
+"""Serving registered ONNX versions: resolve the version, then the model pipeline (``maas.inference.pipeline``).
 
-Registry lookups go through a short in-memory cache; sessions through ``ModelCache``. A warm request makes no
+Registry lookups go through a short in-memory cache; loaded backends through ``ModelCache``. A warm request makes no
 call to DynamoDB or S3.
 """
 
@@ -8,37 +8,32 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from maas.access import AccessPolicy
 from maas.aliases import choose_route
+from maas.authz import require
+from maas.backends.base import Tensors
 from maas.domain import Model, ModelVersion, Principal, Scope, Target, VersionStatus
 from maas.domain.access import Action, ModelAccess
 from maas.domain.aliases import DEFAULT_ALIAS, Alias, Shadow, is_alias_name
 from maas.errors import (
     AsyncOnlyError,
-    InvalidRequestError,
     ModelLoadError,
     ModelUnavailableError,
     NotFoundError,
     NotReadyError,
     PayloadTooLargeError,
     TooManyRequestsError,
-    first_line,
 )
 from maas.inference.cache import ModelCache
-from maas.inference.checks import check_request
-from maas.inference.protocol import encode_response, parse_request
+from maas.inference.pipeline import decode, postprocess, predict, preprocess, selected_outputs
+from maas.inference.protocol import InferRequest
 from maas.inference.shadow import make_sample
 from maas.memo import TtlCache
-from maas.ports import QueueSender
-
-if TYPE_CHECKING:
-    from maas.quotas import QuotaEnforcer, UsageRecorder
-from maas.authz import require
-from maas.ports import AliasStore, RegistryStore
+from maas.ports import AliasStore, QueueSender, RegistryStore
+from maas.quotas import QuotaEnforcer, UsageRecorder
 
 PLATFORM = "onnxruntime_onnx"
 RETRY_AFTER_SECONDS = "2"
@@ -204,13 +199,17 @@ class InferenceService:
         target: Resolved,
         body: str | bytes,
         header_length: int | None,
-        outputs: Mapping[str, tuple[str, Any]],
+        request: InferRequest,
+        outputs: Tensors,
         elapsed_ms: float,
     ) -> None:
         """Hand a sampled request to the shadow queue; the response never waits for the shadow itself."""
         shadow = target.shadow
         if not (shadow and target.alias and self.shadow_queue) or random.random() >= shadow.sample_rate:
             return
+        signature = target.version.signature
+        assert signature is not None  # the request was checked against it
+        live = {n: (datatype, array) for n, datatype, array, _ in selected_outputs(request, signature, outputs)}
         sample = make_sample(
             tenant_id=access.owner,
             model=access.model,
@@ -219,7 +218,7 @@ class InferenceService:
             shadow_version=shadow.version,
             body=body,
             header_length=header_length,
-            outputs=outputs,
+            outputs=live,
             primary_ms=elapsed_ms,
         )
         if sample:
@@ -246,52 +245,37 @@ class InferenceService:
                 f"'Prefer: respond-async', or POST /v1/models/{name}/jobs"
             )
         self._admit(principal, access, name)
-        request = parse_request(body, header_length)
+        request = decode(body, header_length)
         target = self.resolver.resolve(access.owner, access.model, version, request.id)
         resolved = target.version
         signature = resolved.signature
         if signature is None:  # READY versions always carry one
             raise NotFoundError(f"version {resolved.version} of model '{name}' has no signature")
-        feeds = check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
+        feeds = preprocess(request, signature)
         try:
-            session = self.cache.session(resolved)
+            backend = self.cache.session(resolved)
         except ModelLoadError as exc:
             raise ModelUnavailableError(
                 f"version {resolved.version} of model '{name}' cannot be served here: {exc}",
                 headers={"Retry-After": "30"},
             ) from exc
-        outputs = request.outputs
-        names = [o.name for o in outputs] if outputs is not None else [s.name for s in signature.outputs]
-        binary = {o.name: o.binary for o in outputs} if outputs is not None else {}
         started = time.perf_counter()
-        try:
-            results = session.run(names, feeds)
-        except Exception as exc:  # onnxruntime raises untyped errors for inputs it cannot take
-            detail = first_line(exc)
-            raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
+        outputs = predict(backend.run, feeds)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        datatypes = {spec.name: spec.datatype for spec in signature.outputs}
-        outputs_by_name = {n: (datatypes[n], a) for n, a in zip(names, results, strict=True)}
         self._maybe_shadow(
             access,
             target=target,
             body=body,
             header_length=header_length,
-            outputs=outputs_by_name,
+            request=request,
+            outputs=outputs,
             elapsed_ms=elapsed_ms,
         )
-        encoded, header = encode_response(
-            name,
-            str(resolved.version),
-            request.id,
-            [
-                (n, datatypes[n], array, binary.get(n, request.binary_outputs))
-                for n, array in zip(names, results, strict=True)
-            ],
+        return postprocess(
+            request,
+            signature,
+            outputs,
+            model=name,
+            version=str(resolved.version),
+            max_bytes=self.limits.max_response_bytes,
         )
-        if len(encoded) > self.limits.max_response_bytes:
-            raise PayloadTooLargeError(
-                f"the response would be {len(encoded)} bytes, over the {self.limits.max_response_bytes} byte limit; "
-                "send fewer rows, or ask for binary outputs"
-            )
-        return encoded, header

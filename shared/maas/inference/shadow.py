@@ -20,10 +20,10 @@ import numpy as np
 import orjson
 import pybase64
 
+from maas.datatypes import to_numpy
 from maas.domain.shadow import ShadowOutput, ShadowSample
 from maas.inference.cache import ModelCache
-from maas.inference.checks import check_request
-from maas.inference.protocol import parse_request
+from maas.inference.pipeline import decode, predict, preprocess
 from maas.observability import logger
 from maas.ports import ShadowStatsStore
 
@@ -107,17 +107,17 @@ class ShadowRunner:
         agreed, errored, shadow_ms = False, False, 0.0
         try:
             version = self._resolver.version(sample.tenant_id, sample.model, sample.shadow_version)
-            request = parse_request(pybase64.b64decode(sample.body), sample.header_length)
-            assert version.signature is not None
-            feeds = check_request(request, version.signature, allow_nan=True)
-            names = [n for n in sample.primary if n in {s.name for s in version.signature.outputs}]
-            session = self._cache.session(version)
-            started = time.perf_counter()
-            results = session.run(names, feeds) if names else []
-            shadow_ms = (time.perf_counter() - started) * 1000
-            agreed = bool(names) and all(
-                outputs_agree(_array(sample.primary[name]), result) for name, result in zip(names, results, strict=True)
-            )
+            signature = version.signature
+            assert signature is not None  # READY versions carry one
+            request = decode(pybase64.b64decode(sample.body), sample.header_length)
+            feeds = preprocess(request, signature, allow_nan=True)
+            names = [n for n in sample.primary if n in {s.name for s in signature.outputs}]
+            backend = self._cache.session(version)
+            if names:
+                started = time.perf_counter()
+                results = predict(backend.run, feeds)
+                shadow_ms = (time.perf_counter() - started) * 1000
+                agreed = all(outputs_agree(_array(sample.primary[name]), results[name]) for name in names)
         except Exception:  # a shadow that cannot run on live traffic is exactly what the comparison should show
             logger.exception("shadow run failed", extra={"model": sample.model, "version": sample.shadow_version})
             errored = True
@@ -135,8 +135,6 @@ class ShadowRunner:
 
 
 def _array(output: ShadowOutput) -> np.ndarray:
-    from maas.datatypes import to_numpy
-
     return np.frombuffer(pybase64.b64decode(output.data), dtype=to_numpy(output.datatype)).reshape(output.shape)
 
 

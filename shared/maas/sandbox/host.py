@@ -23,8 +23,8 @@ import socket
 import sys
 from typing import Any
 
+from maas.backends.smoke import smoke_feeds
 from maas.datatypes import from_onnxruntime
-from maas.runtime.smoke import smoke_feeds
 
 KIB = 1024
 

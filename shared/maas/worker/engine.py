@@ -10,7 +10,8 @@ item decides, through conditional writes:
 - otherwise the job is claimed under a fresh token, run through the version's ``DynamicBatcher``, and its
   outcome written only while the token still holds. Inputs that do not fit the model fail at once, without retry.
 
-The same processor serves the GPU worker (``maas.worker.service``) and the CPU jobs function.
+The same processor serves the GPU worker (``maas.worker.consumer``) and the CPU jobs function; every job runs
+through the model pipeline (``maas.inference.pipeline``).
 """
 
 from __future__ import annotations
@@ -25,23 +26,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
-
+from maas.backends.base import Backend, Tensors
 from maas.batch.shards import ShardRunner
-from maas.domain import Batching, Model, ModelVersion, VersionStatus, framework_of, utcnow
+from maas.domain import Batching, Model, ModelVersion, VersionStatus, utcnow
 from maas.domain.jobs import INLINE_RESULT_BYTES, Job, JobOutcome, JobStatus
-from maas.errors import InvalidRequestError, MaasError, ModelLoadError, first_line
+from maas.errors import InvalidRequestError, MaasError, ModelLoadError
 from maas.events import InferenceCompleted, InferenceFailed
 from maas.inference.cache import ModelCache
-from maas.inference.checks import check_request
-from maas.inference.protocol import encode_response, parse_request
+from maas.inference.pipeline import ModelRunError, decode, postprocess, predict, preprocess
 from maas.jobs.service import result_key
 from maas.memo import TtlCache
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, JobStore, RegistryStore
 from maas.validation import ArtifactValidator
-from maas.worker.backends import Backend, SandboxPolicy, load_backend
-from maas.worker.batching import DynamicBatcher
+from maas.worker.batcher import DynamicBatcher
 
 
 class Action(StrEnum):
@@ -74,22 +72,6 @@ def parse_job_message(body: str) -> tuple[str, str]:
     if not isinstance(detail, dict) or not isinstance(detail.get("tenant_id"), str) or not detail.get("job_id"):
         raise ValueError("the message names no tenant_id and job_id")
     return detail["tenant_id"], str(detail["job_id"])
-
-
-def backend_loader(
-    use_cuda: bool | None = None, policy: SandboxPolicy | None = None
-) -> Callable[[str, ModelVersion], Backend]:
-    def load(path: str, version: ModelVersion) -> Backend:
-        return load_backend(
-            path,
-            framework_of(version.artifact_key),
-            version.signature,
-            use_cuda=use_cuda,
-            bundle=version.bundle,
-            policy=policy,
-        )
-
-    return load
 
 
 class JobProcessor:
@@ -222,6 +204,7 @@ class JobProcessor:
 
     # --- running --------------------------------------------------------------------------------------------
     def _run(self, job: Job) -> JobOutcome:
+        """The model pipeline, with the version's batcher between preprocess and postprocess."""
         started = utcnow()
         queue_ms = (started - job.created_at).total_seconds() * 1000
         try:
@@ -229,21 +212,20 @@ class JobProcessor:
             signature = version.signature
             assert signature is not None  # READY versions carry one
             body = job.request_body if job.request_body is not None else self._read(job.request_key)
-            request = parse_request(body, job.request_header_length)
-            feeds = check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
+            request = decode(body, job.request_header_length)
+            feeds = preprocess(request, signature)
             try:
                 self.models.session(version)  # load before batching: a load error is the artifact's, not the batch's
             except ModelLoadError as exc:
                 raise JobFailedError(f"the model could not be loaded: {exc}", "MODEL_LOAD_FAILED") from exc
             batcher = self._batcher(version, model.batching)
             run_started = time.perf_counter()
-            try:
-                outputs = batcher.submit(feeds).result()
-            except Exception as exc:
-                raise JobFailedError(
-                    f"the model could not run on these inputs: {first_line(exc)}", "MODEL_ERROR"
-                ) from exc
+            outputs = predict(lambda batch: batcher.submit(batch).result(), feeds)
             run_ms = (time.perf_counter() - run_started) * 1000
+        except ModelRunError as failed:
+            return JobOutcome(
+                status=JobStatus.FAILED, error=failed.message, error_code="MODEL_ERROR", queue_ms=queue_ms
+            )
         except InvalidRequestError as invalid:
             return JobOutcome(
                 status=JobStatus.FAILED, error=invalid.message, error_code=invalid.code, queue_ms=queue_ms
@@ -251,18 +233,8 @@ class JobProcessor:
         except JobFailedError as failed:
             return JobOutcome(status=JobStatus.FAILED, error=failed.message, error_code=failed.code, queue_ms=queue_ms)
 
-        requested = request.outputs
-        names = [o.name for o in requested] if requested is not None else [s.name for s in signature.outputs]
-        binary = {o.name: o.binary for o in requested} if requested is not None else {}
-        datatypes = {s.name: s.datatype for s in signature.outputs}
-        rows = _rows(feeds)
-        encoded, header = encode_response(
-            job.model,
-            str(version.version),
-            request.id,
-            [(n, datatypes[n], np.asarray(outputs[n]), binary.get(n, request.binary_outputs)) for n in names],
-        )
-        outcome = JobOutcome(status=JobStatus.SUCCEEDED, queue_ms=queue_ms, run_ms=run_ms, batch_rows=rows)
+        encoded, header = postprocess(request, signature, outputs, model=job.model, version=str(version.version))
+        outcome = JobOutcome(status=JobStatus.SUCCEEDED, queue_ms=queue_ms, run_ms=run_ms, batch_rows=_rows(feeds))
         if header is None and len(encoded) <= INLINE_RESULT_BYTES:
             outcome.result_body = encoded
         else:
@@ -301,7 +273,7 @@ class JobProcessor:
             if batcher is None:
                 models = self.models
 
-                def run(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                def run(inputs: Tensors) -> Tensors:
                     backend: Backend = models.session(version)
                     return backend.run(inputs)
 
@@ -373,7 +345,7 @@ def _kind(body: str) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _rows(feeds: dict[str, np.ndarray]) -> int:
+def _rows(feeds: Tensors) -> int:
     first = next(iter(feeds.values()), None)
     return int(first.shape[0]) if first is not None and first.ndim else 1
 

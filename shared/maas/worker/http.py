@@ -14,8 +14,9 @@ The binary extension's JSON length comes in the ``Inference-Header-Content-Lengt
 passes only the Content-Type through, as Triton's SageMaker content type
 ``application/vnd.sagemaker-triton.binary+json;json-header-size=N`` (binary answers to ``/invocations`` use it).
 
-Every infer request goes through one eager ``DynamicBatcher``: concurrent requests share a batch, a lone request
-runs at once on its own thread. The HTTP/1.1 layer is ``maas.worker.wire``.
+Every infer request goes through the model pipeline (``maas.inference.pipeline``) with one eager
+``DynamicBatcher`` between preprocess and postprocess: concurrent requests share a batch, a lone request runs at
+once on its own thread. The HTTP/1.1 layer is ``maas.worker.wire``.
 
     python -m maas.worker.http --model-dir /opt/ml/model --port 8080
 """
@@ -33,19 +34,15 @@ from typing import Any
 import orjson
 from pydantic import Field, ValidationError
 
-from maas.domain import Framework, Signature
-from maas.errors import (
-    InvalidRequestError,
-    NotFoundError,
-    NotReadyError,
-    first_line,
-)
-from maas.inference.checks import check_request
-from maas.inference.protocol import encode_response, parse_request
+from maas.backends.base import Backend, BackendLoadError, SandboxPolicy, Tensors
+from maas.backends.loader import load_model_dir
+from maas.backends.onnx import smoke_inputs
+from maas.domain import Framework
+from maas.errors import InvalidRequestError, NotFoundError, NotReadyError, first_line
+from maas.inference.pipeline import decode, postprocess, predict, preprocess
 from maas.observability import logger
 from maas.settings import FunctionSettings, SandboxMode
-from maas.worker.backends import Backend, BackendLoadError, SandboxPolicy, load_onnx, load_torchscript
-from maas.worker.batching import BatcherClosedError, BatchStats, DynamicBatcher
+from maas.worker.batcher import BatcherClosedError, BatchStats, DynamicBatcher
 from maas.worker.wire import HttpServer, Response
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
@@ -72,34 +69,7 @@ class WorkerHttpSettings(FunctionSettings):
 _SETTINGS = ("model_dir", "port", "max_batch_size", "max_queue_delay_ms", "max_request_bytes")
 
 
-# --- the model --------------------------------------------------------------------------------------------------
-def read_signature_file(path: Path) -> Signature:
-    try:
-        return Signature.model_validate_json(path.read_bytes())
-    except FileNotFoundError:
-        raise BackendLoadError(f"a TorchScript model needs its signature beside it: {path} is missing") from None
-    except ValidationError as exc:
-        raise BackendLoadError(f"{path} is not a signature ({{inputs, outputs}}): {exc.errors()[0]['msg']}") from exc
-
-
-def load_model_dir(
-    model_dir: str | Path, *, use_cuda: bool | None = None, policy: SandboxPolicy | None = None
-) -> tuple[Backend, Framework]:
-    """The model in ``model_dir``: ``model.onnx``, or ``model.pt`` (TorchScript) with ``signature.json``.
-
-    A ``model.pt`` that is not TorchScript (a ``torch.save`` pickle) is refused with ``BackendLoadError``,
-    never unpickled; TorchScript runs in a confined model host that can read only ``model_dir``.
-    """
-    directory = Path(model_dir)
-    if (directory / "model.onnx").is_file():
-        return load_onnx(str(directory / "model.onnx"), use_cuda=use_cuda), Framework.ONNX
-    if (directory / "model.pt").is_file():
-        signature = read_signature_file(directory / "signature.json")
-        backend = load_torchscript(str(directory / "model.pt"), signature, use_cuda=use_cuda, policy=policy)
-        return backend, Framework.TORCHSCRIPT
-    raise BackendLoadError(f"{directory} holds neither model.onnx nor model.pt")
-
-
+# --- the model ---------------------------------------------------------------------------------------------------
 class ServedModel:
     """The loaded model, its batcher, and what its routes answer that never changes (encoded once)."""
 
@@ -107,8 +77,6 @@ class ServedModel:
         self.name = name
         self.backend = backend
         self.signature = signature = backend.signature
-        self.output_names = [spec.name for spec in signature.outputs]
-        self.datatypes: dict[str, str] = {spec.name: spec.datatype for spec in signature.outputs}
         # only a model whose every tensor has a free first (batch) dimension can run requests stacked together
         batchable = all(spec.shape[:1] == [-1] for spec in [*signature.inputs, *signature.outputs])
         self.batcher = DynamicBatcher(
@@ -127,35 +95,28 @@ class ServedModel:
 
     def warm_up(self) -> None:
         """One run on small inputs before ``/ping`` says ready: a broken model fails here, not on a request."""
-        from maas.runtime.onnx import smoke_inputs
-
         try:
             self.backend.run(smoke_inputs(self.signature))
         except Exception as exc:
-            raise BackendLoadError(f"the model failed a smoke run on its signature: {exc}") from exc
+            raise BackendLoadError(f"the model failed a smoke run on its signature: {first_line(exc)}") from exc
 
     def infer(self, body: bytes, headers: dict[bytes, bytes], *, announced: bool) -> tuple[bytes, int | None]:
-        """Decode, check, run (batched), encode. ``announced``: the batcher was told this request is coming."""
+        """The model pipeline, batched. ``announced``: the batcher was told this request is coming."""
         try:
-            request = parse_request(body, _header_length(headers))
-            feeds = check_request(request, self.signature, allow_nan=bool(request.parameters.get("allow_nan")))
+            request = decode(body, _header_length(headers))
+            feeds = preprocess(request, self.signature)
         except BaseException:
             if announced:
                 self.batcher.withdraw()
             raise
+        outputs = predict(lambda batch: self._batched(batch, announced), feeds)
+        return postprocess(request, self.signature, outputs, model=self.name, version=MODEL_VERSION)
+
+    def _batched(self, feeds: Tensors, announced: bool) -> Tensors:
         try:
-            results = self.batcher.call(feeds, announced=announced)
+            return self.batcher.call(feeds, announced=announced)
         except BatcherClosedError:
             raise NotReadyError("the worker is stopping", headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
-        except Exception as exc:  # the runtimes raise untyped errors for inputs they cannot take
-            detail = first_line(exc)
-            raise InvalidRequestError(f"the model could not run on these inputs: {detail}") from exc
-        binary = request.binary_outputs
-        if request.outputs is None:
-            outputs = [(n, self.datatypes[n], results[n], binary) for n in self.output_names]
-        else:
-            outputs = [(o.name, self.datatypes[o.name], results[o.name], o.binary) for o in request.outputs]
-        return encode_response(self.name, MODEL_VERSION, request.id, outputs)
 
 
 # --- routes -----------------------------------------------------------------------------------------------------
@@ -306,9 +267,7 @@ class WorkerServer:
             self._thread = None
         if self.app.model is not None:
             self.app.model.batcher.close()
-            close = getattr(self.app.model.backend, "close", None)
-            if callable(close):
-                close()  # a TorchScript model host stops with the server
+            self.app.model.backend.close()  # a TorchScript model host stops with the server
         self._httpd.server_close()
 
     def __enter__(self) -> WorkerServer:

@@ -12,11 +12,11 @@ from typing import Any
 
 from maas import wiring
 from maas.adapters.aws import client
+from maas.backends.loader import cuda_available
 from maas.observability import logger
 from maas.sandbox.confine import probe
 from maas.settings import WorkerSettings
-from maas.worker.backends import cuda_available
-from maas.worker.service import SqsWorker, worker_id
+from maas.worker.consumer import SqsConsumer, worker_id
 
 
 def announce_sandbox(settings: WorkerSettings) -> None:
@@ -45,7 +45,7 @@ def run() -> int:
         raise SystemExit("JOBS_QUEUE_URL is not set: the worker needs the gpu-jobs queue to poll")
     name = worker_id()
     processor, jobs = wiring.job_processor(settings, name)
-    worker = SqsWorker(
+    worker = SqsConsumer(
         processor,
         jobs,
         client("sqs"),

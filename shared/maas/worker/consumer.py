@@ -1,4 +1,4 @@
-"""The GPU worker's main loop: long-poll the jobs queue, run jobs through the engine, keep leases alive, drain.
+"""The GPU worker's SQS consumer: long-poll the jobs queue, run jobs through the engine, keep leases alive, drain.
 
 - Receives only as many messages as it has room for (``max_inflight``), each under a visibility timeout of one
   lease; a heartbeat extends the message's visibility and the job's lease while the job runs.
@@ -38,7 +38,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class SqsWorker:
+class SqsConsumer:
     def __init__(
         self,
         processor: JobProcessor,

@@ -1,4 +1,5 @@
-"""ONNX through onnxruntime: check a file is self-contained, load a session, read its signature, smoke inputs.
+"""ONNX through onnxruntime: check a file is self-contained, load a session, read its signature, smoke inputs,
+and the ``OnnxBackend`` that runs a session in process.
 
 Every session in the platform is built by ``session()`` here, from a file in a directory of its own (the
 model cache's per-artifact directory, or validation's private one), after ``check_self_contained`` found no
@@ -19,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from maas.backends.base import BackendLoadError, Tensors
+from maas.backends.bundle import files_beside
+from maas.backends.onnx_proto import OnnxProtoError, scan
+from maas.backends.smoke import smoke_feeds
 from maas.datatypes import UnsupportedTypeError, from_onnxruntime
 from maas.domain import Signature, TensorSpec
-from maas.runtime.onnx_proto import OnnxProtoError, scan
-from maas.runtime.smoke import smoke_feeds
+from maas.errors import first_line
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -86,8 +90,6 @@ def session(
     """
     import onnxruntime
 
-    from maas.runtime.bundle import files_beside
-
     check_file(path, allowed=files_beside(path) if bundle else ())
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or max(1, os.cpu_count() or 1)
@@ -131,3 +133,39 @@ def signature_from_specs(inputs: list[dict[str, Any]], outputs: list[dict[str, A
 def smoke_inputs(signature: Signature, *, seed: int = 0) -> dict[str, np.ndarray]:
     """Small deterministic inputs that fit the signature: free dimensions become 1."""
     return smoke_feeds(((s.name, s.datatype, s.shape) for s in signature.inputs), seed=seed)
+
+
+class OnnxBackend:
+    """An onnxruntime session in this process: every output of the signature, in one ``run``."""
+
+    def __init__(self, session: onnxruntime.InferenceSession, signature: Signature, device: str) -> None:
+        self.session = session
+        self.signature = signature
+        self.device = device
+        self._names = [spec.name for spec in signature.outputs]
+
+    def run(self, inputs: Tensors) -> Tensors:
+        return dict(zip(self._names, self.session.run(self._names, inputs), strict=True))
+
+    def close(self) -> None:
+        """Nothing to release: the session goes with its last reference."""
+
+
+def load_onnx(
+    path: str, *, threads: int | None = None, use_cuda: bool | None = None, bundle: bool = False
+) -> OnnxBackend:
+    """An ONNX model in a directory of its own (``session`` checks it is self-contained); CUDA when present,
+    unless ``use_cuda`` is False."""
+    import onnxruntime
+
+    providers = ["CPUExecutionProvider"]
+    if (use_cuda is None or use_cuda) and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    try:
+        loaded = session(path, threads=threads, providers=providers, bundle=bundle)
+    except ExternalDataError as exc:
+        raise BackendLoadError(str(exc)) from exc
+    except Exception as exc:  # onnxruntime raises untyped errors for unreadable files
+        raise BackendLoadError(f"onnxruntime could not load the model: {first_line(exc)}") from exc
+    device = "cuda" if loaded.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+    return OnnxBackend(loaded, read_signature(loaded), device)

@@ -1,1 +1,0 @@
-"""Model runtimes: loading artifacts into sessions, reading their signatures, running them."""
