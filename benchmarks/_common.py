@@ -105,7 +105,7 @@ def register_ready(tenant: str, name: str, path: Path) -> Any:
     from maas.validation import ArtifactValidator
 
     class NoEvents:
-        def publish(self, detail_type: str, detail: Any) -> None:
+        def publish(self, event: Any) -> None:
             pass
 
     stores = wiring.registry_stores(TABLE)

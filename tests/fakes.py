@@ -25,6 +25,7 @@ from maas.domain.audit import AuditEntry
 from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
+from maas.events import PlatformEvent
 from maas.ports import BlobInfo
 
 M = TypeVar("M", bound=BaseModel)
@@ -361,11 +362,11 @@ class RecordingPublisher:
     events: list[tuple[str, dict[str, object]]] = field(default_factory=list)
     failures: int = 0
 
-    def publish(self, detail_type: str, detail: BaseModel) -> None:
+    def publish(self, event: PlatformEvent) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionError("the event bus is unreachable (injected)")
-        self.events.append((detail_type, detail.model_dump(mode="json")))
+        self.events.append((event.detail_type, event.model_dump(mode="json")))
 
     def of_type(self, detail_type: str) -> list[dict[str, object]]:
         return [detail for kind, detail in self.events if kind == detail_type]

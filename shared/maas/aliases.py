@@ -197,7 +197,6 @@ class Aliases:
         if self._events is None:
             return
         self._events.publish(
-            "AliasUpdated",
             AliasUpdated(
                 tenant_id=alias.tenant_id,
                 model=alias.model,

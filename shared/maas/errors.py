@@ -31,6 +31,11 @@ class InvalidRequestError(MaasError):
     code = "INVALID_REQUEST"
 
 
+class ModelRunError(InvalidRequestError):
+    """The model could not run on the request's inputs: its runtime refused them, or the model failed on them.
+    400 (``INVALID_REQUEST``); a job fails with ``MODEL_ERROR``."""
+
+
 class UnauthenticatedError(MaasError):
     """No API key, or one that is unknown or revoked. 401."""
 

@@ -292,5 +292,5 @@ class BlobStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, detail_type: str, detail: PlatformEvent) -> None:
+    def publish(self, event: PlatformEvent) -> None:
         """Put one event on the platform bus (source ``maas``)."""

@@ -308,7 +308,6 @@ class ArtifactValidator:
             assert version.sha256
             assert version.size_bytes is not None
             self._events.publish(
-                "ModelVersionReady",
                 ModelVersionReady(
                     tenant_id=version.tenant_id,
                     model=version.model,
@@ -320,7 +319,6 @@ class ArtifactValidator:
             )
         else:
             self._events.publish(
-                "ModelVersionFailed",
                 ModelVersionFailed(
                     tenant_id=version.tenant_id,
                     model=version.model,

@@ -46,7 +46,7 @@ def test_a_published_event_reaches_the_bus(queue_url: str) -> None:
         ),
     )
 
-    EventBridgePublisher(BUS).publish("ModelVersionReady", detail)
+    EventBridgePublisher(BUS).publish(detail)
 
     (event,) = received(queue_url)
     assert event["source"] == "maas"
@@ -57,17 +57,13 @@ def test_a_published_event_reaches_the_bus(queue_url: str) -> None:
 def test_events_go_to_the_named_bus_only(queue_url: str) -> None:
     client("events").create_event_bus(Name="other-bus")
 
-    EventBridgePublisher("other-bus").publish(
-        "ModelVersionFailed", ModelVersionFailed(tenant_id="acme", model="m", version=1, reason="bad")
-    )
+    EventBridgePublisher("other-bus").publish(ModelVersionFailed(tenant_id="acme", model="m", version=1, reason="bad"))
 
     assert received(queue_url) == []
 
 
 def test_a_failed_event_carries_its_reason(queue_url: str) -> None:
-    EventBridgePublisher(BUS).publish(
-        "ModelVersionFailed", ModelVersionFailed(tenant_id="acme", model="m", version=2, reason="not ONNX")
-    )
+    EventBridgePublisher(BUS).publish(ModelVersionFailed(tenant_id="acme", model="m", version=2, reason="not ONNX"))
 
     (event,) = received(queue_url)
     assert event["detail-type"] == "ModelVersionFailed"
@@ -78,5 +74,5 @@ def test_publishing_to_a_missing_bus_raises(aws_mock: None) -> None:
     # The validator's delivery then fails and is retried; the version stays unannounced until it succeeds.
     with pytest.raises(ClientError, match="does not exist"):
         EventBridgePublisher("no-such-bus").publish(
-            "ModelVersionFailed", ModelVersionFailed(tenant_id="acme", model="m", version=1, reason="x")
+            ModelVersionFailed(tenant_id="acme", model="m", version=1, reason="x")
         )

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from maas.domain import Signature, TensorSpec
-from maas.errors import InvalidRequestError, NotReadyError, PayloadTooLargeError
-from maas.inference.pipeline import ModelRunError, decode, postprocess, predict, preprocess
+from maas.errors import InvalidRequestError, ModelRunError, NotReadyError, PayloadTooLargeError
+from maas.inference.pipeline import decode, postprocess, predict, preprocess
 
 SIGNATURE = Signature(
     inputs=[TensorSpec(name="x", datatype="FP32", shape=[-1, 2])],

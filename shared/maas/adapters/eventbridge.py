@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from maas.adapters.aws import client
-from maas.events import SOURCE
+from maas.events import SOURCE, PlatformEvent
 
 
 class EventPublishError(RuntimeError):
@@ -17,16 +15,16 @@ class EventBridgePublisher:
         self._bus = bus_name
         self._events = client("events")
 
-    def publish(self, detail_type: str, detail: BaseModel) -> None:
+    def publish(self, event: PlatformEvent) -> None:
         result = self._events.put_events(
             Entries=[
                 {
                     "Source": SOURCE,
-                    "DetailType": detail_type,
-                    "Detail": detail.model_dump_json(),
+                    "DetailType": event.detail_type,
+                    "Detail": event.model_dump_json(),
                     "EventBusName": self._bus,
                 }
             ]
         )
         if result.get("FailedEntryCount"):
-            raise EventPublishError(f"EventBridge refused {detail_type}: {result['Entries']}")
+            raise EventPublishError(f"EventBridge refused {event.detail_type}: {result['Entries']}")

@@ -114,7 +114,6 @@ class BatchAssembler:
 
     def _announce_failed(self, job: BatchJob, reason: str) -> None:
         self.events.publish(
-            "BatchJobFailed",
             BatchJobFailed(tenant_id=job.tenant_id, job_id=job.job_id, model=job.model, reason=reason),
         )
         self.store.mark_batch_announced(job.tenant_id, job.job_id)
@@ -122,7 +121,6 @@ class BatchAssembler:
     def _announce_completed(self, job: BatchJob, status: BatchStatus, manifest: dict[str, Any]) -> None:
         prefix = f"s3://{self.settings.outbox_bucket}/{outbox_prefix(job.tenant_id, job.job_id)}"
         self.events.publish(
-            "BatchJobCompleted",
             BatchJobCompleted(
                 tenant_id=job.tenant_id,
                 job_id=job.job_id,

@@ -16,8 +16,9 @@ import numpy as np
 
 from maas.datatypes import to_numpy
 from maas.domain import ModelVersion, Signature
-from maas.errors import ModelLoadError, first_line
+from maas.errors import MaasError, ModelLoadError
 from maas.inference.cache import ModelCache
+from maas.inference.pipeline import predict
 
 RUN_ROWS = 1024
 """Rows per model run inside a shard."""
@@ -91,8 +92,8 @@ def _predict_uniform(backend: Any, signature: Signature, rows: list[dict[str, An
     for start in range(0, len(rows), RUN_ROWS):
         chunk = {name: array[start : start + RUN_ROWS] for name, array in stacked.items()}
         try:
-            outputs = backend.run(chunk)
-        except Exception:
+            outputs = predict(backend.run, chunk)
+        except MaasError:
             return None
         columns = {name: np.asarray(outputs[name]).tolist() for name in names}
         for offset, row in enumerate(rows[start : start + RUN_ROWS]):
@@ -107,10 +108,10 @@ def _run_chunk(
 ) -> None:
     feeds = {spec.name: np.stack([prepared[i][1][spec.name] for i in chunk]) for spec in signature.inputs}
     try:
-        result = backend.run(feeds)
-    except Exception as exc:
+        result = predict(backend.run, feeds)
+    except MaasError as exc:  # ModelRunError: the model failed on these rows; or a model host that stopped
         if len(chunk) == 1:
-            outputs[chunk[0]] = f"the model could not run on this row: {first_line(exc)}"
+            outputs[chunk[0]] = str(exc)
             return
         for i in chunk:  # isolate the row that breaks the run
             _run_chunk(backend, signature, prepared, [i], outputs)

@@ -29,14 +29,9 @@ import numpy as np
 
 from maas.backends.base import Tensors
 from maas.domain import Signature
-from maas.errors import InvalidRequestError, MaasError, PayloadTooLargeError, first_line
+from maas.errors import MaasError, ModelRunError, PayloadTooLargeError, first_line
 from maas.inference.checks import check_request
 from maas.inference.protocol import InferRequest, encode_response, parse_request
-
-
-class ModelRunError(InvalidRequestError):
-    """The model could not run on the request's inputs: its runtime refused them, or the model failed on them.
-    400 (``INVALID_REQUEST``); a job fails with ``MODEL_ERROR``."""
 
 
 def decode(body: str | bytes, header_length: int | None = None) -> InferRequest:

@@ -34,8 +34,7 @@ from maas.errors import (
     TooManyRequestsError,
 )
 from maas.events import InferenceFailed, InferenceJobQueued, InferenceRequestedDetail
-from maas.inference.checks import check_request
-from maas.inference.protocol import parse_request
+from maas.inference.pipeline import decode, preprocess
 from maas.inference.service import VersionResolver
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, EventSourceStore, JobStore
@@ -112,12 +111,12 @@ class JobService:
         access = self._access(principal, ref, version)
         model = self.resolver.model(access.owner, access.model)
         self._admit(principal, access, ref)
-        request = parse_request(raw, header_length)
+        request = decode(raw, header_length)
         target = self.resolver.resolve(access.owner, access.model, version, request.id)
         signature = target.version.signature
         if signature is None:
             raise NotReadyError(f"version {target.version.version} of model '{ref}' has no signature yet")
-        check_request(request, signature, allow_nan=bool(request.parameters.get("allow_nan", False)))
+        preprocess(request, signature)  # checked as a synchronous request is, so that a bad one is 400 at once
 
         job = Job(
             tenant_id=principal.tenant_id,
@@ -174,7 +173,6 @@ class JobService:
     def _announce_queued(self, job: Job) -> None:
         try:
             self.events.publish(
-                "InferenceJobQueued",
                 InferenceJobQueued(
                     tenant_id=job.tenant_id, job_id=job.job_id, model=job.model, version=job.version, target=job.target
                 ),
@@ -204,7 +202,6 @@ class JobService:
         stored, created = self.store.create_job(job, _hash(ref, None, None, error.message.encode()) if key else None)
         if created:
             self.events.publish(
-                "InferenceFailed",
                 InferenceFailed(
                     tenant_id=job.tenant_id, job_id=job.job_id, model=ref, error=error.message, code=error.code
                 ),

@@ -30,10 +30,10 @@ from maas.backends.base import Backend, Tensors
 from maas.batch.shards import ShardRunner
 from maas.domain import Batching, Model, ModelVersion, VersionStatus, utcnow
 from maas.domain.jobs import INLINE_RESULT_BYTES, Job, JobOutcome, JobStatus
-from maas.errors import InvalidRequestError, MaasError, ModelLoadError
+from maas.errors import InvalidRequestError, MaasError, ModelLoadError, ModelRunError
 from maas.events import InferenceCompleted, InferenceFailed
 from maas.inference.cache import ModelCache
-from maas.inference.pipeline import ModelRunError, decode, postprocess, predict, preprocess
+from maas.inference.pipeline import decode, postprocess, predict, preprocess
 from maas.jobs.service import result_key
 from maas.memo import TtlCache
 from maas.observability import logger
@@ -305,7 +305,6 @@ class JobProcessor:
         if job.status == JobStatus.SUCCEEDED:
             location = f"s3://{self.bucket}/{job.result_key}" if job.result_key else "inline"
             self.events.publish(
-                "InferenceCompleted",
                 InferenceCompleted(
                     tenant_id=job.tenant_id,
                     job_id=job.job_id,
@@ -318,7 +317,6 @@ class JobProcessor:
             )
         else:
             self.events.publish(
-                "InferenceFailed",
                 InferenceFailed(
                     tenant_id=job.tenant_id,
                     job_id=job.job_id,
