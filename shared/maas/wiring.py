@@ -245,9 +245,7 @@ def batch_shard_runner(settings: BatchFunctionSettings) -> ShardRunner:
     from maas.inference.cache import model_cache_for
 
     models = model_cache_for(settings, S3BlobStore(), backend_loader(use_cuda=False))
-    return _shard_runner(
-        settings, BatchSettings(inbox_bucket=settings.inbox_bucket, outbox_bucket=settings.jobs_bucket), models
-    )
+    return _shard_runner(settings, _batch_settings(settings), models)
 
 
 def _shard_runner(

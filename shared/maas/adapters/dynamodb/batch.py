@@ -20,23 +20,14 @@ from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from maas.adapters.aws import client, dynamodb_table
-from maas.adapters.dynamodb.table import is_conditional_failure, plain_numbers
+from maas.adapters.aws import client
+from maas.adapters.dynamodb.table import Table, is_cancelled_transaction, plain_numbers, tenant_pk
 from maas.domain import utcnow
 from maas.domain.batch import BatchJob, BatchStatus
 
 
-def _pk(tenant_id: str) -> str:
-    return f"T#{tenant_id}"
-
-
 def _sk(job_id: str) -> str:
     return f"BATCH#{job_id}"
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    """A condition that did not hold, in a single write or in a transaction."""
-    return is_conditional_failure(exc) or exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
 
 
 def _dump(job: BatchJob) -> dict[str, Any]:
@@ -52,11 +43,11 @@ def _load(item: dict[str, Any]) -> BatchJob:
 class DynamoBatchStore:
     def __init__(self, table_name: str) -> None:
         self._name = table_name
-        self._table = dynamodb_table(table_name)
+        self._table = Table(table_name)
         self._serializer = TypeSerializer()
 
     def _key(self, tenant_id: str, job_id: str) -> dict[str, str]:
-        return {"PK": _pk(tenant_id), "SK": _sk(job_id)}
+        return {"PK": tenant_pk(tenant_id), "SK": _sk(job_id)}
 
     def _item(self, doc: dict[str, Any]) -> dict[str, Any]:
         return {k: self._serializer.serialize(v) for k, v in doc.items()}
@@ -71,7 +62,7 @@ class DynamoBatchStore:
                             "TableName": self._name,
                             "Item": self._item(
                                 {
-                                    "PK": _pk(job.tenant_id),
+                                    "PK": tenant_pk(job.tenant_id),
                                     "SK": f"BATCHKEY#{job.inbox_key}",
                                     "kind": "batch_key",
                                     "job_id": job.job_id,
@@ -91,7 +82,7 @@ class DynamoBatchStore:
                 ]
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not is_cancelled_transaction(exc):
                 raise
             earlier = self.find_by_key(job.tenant_id, job.inbox_key)
             if earlier is None:
@@ -100,24 +91,24 @@ class DynamoBatchStore:
         return job, True
 
     def find_by_key(self, tenant_id: str, key: str) -> BatchJob | None:
-        item = self._table.get_item(Key={"PK": _pk(tenant_id), "SK": f"BATCHKEY#{key}"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._table.raw.get_item(
+            Key={"PK": tenant_pk(tenant_id), "SK": f"BATCHKEY#{key}"}, ConsistentRead=True
+        ).get("Item")
         return self.get_batch(tenant_id, str(item["job_id"])) if item else None
 
     def get_batch(self, tenant_id: str, job_id: str) -> BatchJob | None:
-        item = self._table.get_item(Key=self._key(tenant_id, job_id), ConsistentRead=True).get("Item")
+        item = self._table.raw.get_item(Key=self._key(tenant_id, job_id), ConsistentRead=True).get("Item")
         return _load(item) if item else None
 
     def list_batches(self, tenant_id: str, limit: int = 100) -> list[BatchJob]:
         jobs: list[BatchJob] = []
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("PK").eq(_pk(tenant_id)) & Key("SK").begins_with("BATCH#"),
+            "KeyConditionExpression": Key("PK").eq(tenant_pk(tenant_id)) & Key("SK").begins_with("BATCH#"),
             "ScanIndexForward": False,
             "FilterExpression": Attr("kind").eq("batch"),
         }
         while len(jobs) < limit:
-            page = self._table.query(**kwargs)
+            page = self._table.raw.query(**kwargs)
             jobs += [_load(item) for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 break
@@ -139,13 +130,7 @@ class DynamoBatchStore:
             "ExpressionAttributeValues": json.loads(json.dumps(values), parse_float=Decimal),
             "ExpressionAttributeNames": {"#s": "status", **(names or {})},
         }
-        try:
-            self._table.update_item(**kwargs)
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._table.conditional("update_item", **kwargs) is not None
 
     def claim_split(self, tenant_id: str, job_id: str, token: str, now: float, stale_before: float) -> bool:
         return self._update(
@@ -221,7 +206,7 @@ class DynamoBatchStore:
                             "TableName": self._name,
                             "Item": self._item(
                                 {
-                                    "PK": _pk(tenant_id),
+                                    "PK": tenant_pk(tenant_id),
                                     "SK": f"{_sk(job_id)}#S#{shard:06d}",
                                     "kind": "batch_shard",
                                     "rows_done": rows_done,
@@ -244,7 +229,7 @@ class DynamoBatchStore:
                 ]
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if is_cancelled_transaction(exc):
                 return False
             raise
         return True
@@ -295,7 +280,7 @@ class DynamoBatchStore:
         )
 
     def mark_batch_announced(self, tenant_id: str, job_id: str) -> None:
-        self._table.update_item(
+        self._table.raw.update_item(
             Key=self._key(tenant_id, job_id),
             UpdateExpression="SET announced = :yes",
             ExpressionAttributeValues={":yes": True},
