@@ -65,8 +65,12 @@ def test_inference_serves_exactly_the_template_routes() -> None:
 def test_jobs_function_serves_exactly_the_template_routes() -> None:
     from maas.api.jobs import create_jobs_app
     from maas.batch.service import BatchService
+    from maas.batch.settings import BatchSettings
     from maas.jobs.service import EventSources
 
-    batches = BatchService.__new__(BatchService)  # routing table only
+    from tests.fakes import InMemoryBatchStore, InMemoryBlobStore
+
+    settings = BatchSettings(inbox_bucket="inbox", outbox_bucket="outbox")
+    batches = BatchService(InMemoryBatchStore(), None, InMemoryBlobStore(), settings=settings)  # type: ignore[arg-type]
     app = create_jobs_app(jobs=None, sources=EventSources(None), batches=batches)  # type: ignore[arg-type]
     assert served_routes(app) == template_routes("JobsFunction")
