@@ -74,16 +74,17 @@ def test_a_body_that_is_not_utf8_is_400_on_every_route(
         assert_error(response, 400, "INVALID_REQUEST")
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 @pytest.mark.parametrize(("method", "path"), body_routes(), ids=[f"{m} {p}" for m, p in body_routes()])
-def test_a_body_that_is_not_json_by_its_content_type_is_400_on_every_route(
-    platform: Platform, tenant: TenantKeys, method: str, path: str
+def test_a_body_that_is_not_json_is_400_on_every_route_whatever_its_content_type(
+    platform: Platform, tenant: TenantKeys, method: str, path: str, content_type: str
 ) -> None:
     response = platform.call(
         method,
         concrete(path, tenant),
         tenant["publish,invoke,read"],
-        data=b"{}",
-        headers={"Content-Type": "text/plain"},
+        data=b"requests_per_second=5",
+        headers={"Content-Type": content_type},
     )
     if (method, path) in NO_BODY:
         assert response.status_code < 500, response.text
@@ -149,3 +150,21 @@ def test_a_shape_numpy_cannot_hold_is_400_naming_the_input(
     error = assert_error(response, 400, "INVALID_REQUEST")
     assert "input 'input': shape" in error["error"]
     assert message in error["error"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_is_read_as_json_whatever_its_content_type(
+    platform: Platform, make_tenant, content_type: str | None
+) -> None:
+    # Given a body sent the way curl -d sends it (a form), as text, or with no Content-Type at all
+    key = make_tenant("publish,invoke,read")["publish,invoke,read"]
+    headers = {"Content-Type": content_type} if content_type else {}
+    name = f"typed-{(content_type or 'none').split('/')[-1][:8]}"
+
+    response = platform.call(
+        "POST", "/v1/models", key, data=json.dumps({"name": name, "framework": "onnx"}).encode(), headers=headers
+    )
+
+    # Then it is read as the JSON it is
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == name

@@ -20,6 +20,61 @@ from maas.local.state import pid_alive, read_env, read_state
 from e2e_helpers import ROOT, Platform, free_port, maas_cli, still_running
 
 
+def _without_credentials() -> dict[str, str]:
+    return {"MAAS_URL": "", "MAAS_API_KEY": "", "MAAS_STATE_DIR": ""}
+
+
+def test_every_command_finds_the_runtime_through_maas_state_dir_or_the_global_option(platform: Platform) -> None:
+    # Given a runtime whose state folder is not ./.maas, and no MAAS_URL or MAAS_API_KEY
+    by_variable = {**_without_credentials(), "MAAS_STATE_DIR": str(platform.state_dir)}
+
+    # When status and an API command are told only where the state folder is
+    status = maas_cli("local", "status", env=by_variable)
+    listed = maas_cli("keys", "list", "admin", env=by_variable)
+    status_by_option = maas_cli("--state-dir", str(platform.state_dir), "local", "status", env=_without_credentials())
+
+    # Then they find the runtime, and its credentials in local.env
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert platform.url in status.stdout
+    assert listed.returncode == 0, listed.stderr
+    assert "admin" in listed.stdout  # the operator's keys, read with the key local.env holds
+    assert status_by_option.returncode == 0
+    assert platform.url in status_by_option.stdout
+
+
+def test_status_of_a_state_folder_without_a_runtime_names_the_folder(tmp_path: Path) -> None:
+    status = maas_cli("local", "status", env={**_without_credentials(), "MAAS_STATE_DIR": str(tmp_path)})
+
+    assert status.returncode == 3
+    assert str(tmp_path) in status.stdout
+
+
+def test_an_unreachable_api_is_one_line_and_exit_code_2() -> None:
+    refused = maas_cli("--url", f"http://127.0.0.1:{free_port()}", "--api-key", "k", "keys", "list", "admin")
+
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == "error: cannot reach the API: [Errno 111] Connection refused"
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_closed_pipe_ends_the_command_quietly(platform: Platform) -> None:
+    # Given a reader that stops at once (as `| head -0` does)
+    command = f"{sys.executable} -m maas.cli.main local status --state-dir {platform.state_dir} | true"
+
+    piped = subprocess.run(["sh", "-c", command], check=False, capture_output=True, text=True, cwd=ROOT)
+
+    # Then the command stops without a traceback
+    assert "Traceback" not in piped.stderr
+    assert "BrokenPipeError" not in piped.stderr
+
+
+def test_version(platform: Platform) -> None:
+    shown = maas_cli("--version")
+
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("maas ")
+
+
 def test_status_lists_processes_and_urls(platform: Platform) -> None:
     status = maas_cli("local", "status", "--state-dir", str(platform.state_dir))
 

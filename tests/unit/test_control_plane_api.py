@@ -144,17 +144,34 @@ def test_a_body_that_is_not_utf8_is_400(app: APIGatewayHttpResolver, model: str,
     assert "not UTF-8" in message
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml"])
-def test_a_body_that_is_not_json_by_its_content_type_is_400(app: APIGatewayHttpResolver, content_type: str) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", None])
+def test_a_json_body_is_read_as_json_whatever_its_content_type(
+    app: APIGatewayHttpResolver, content_type: str | None
+) -> None:
+    # curl -d sends JSON as a form; other clients say text/plain, or nothing at all
     document = json.dumps({"name": "m", "framework": "onnx"})
-    event = http_event(
-        "POST", "/v1/models", body=document, authorizer=ACME_PUBLISH, headers={"content-type": content_type}
-    )
+    headers = {"content-type": content_type} if content_type else {}
+    event = http_event("POST", "/v1/models", body=document, authorizer=ACME_PUBLISH, headers=headers)
+
+    response = app.resolve(event, FakeLambdaContext())
+
+    assert response["statusCode"] == 201, response["body"]
+    assert json.loads(response["body"])["name"] == "m"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/x-www-form-urlencoded", "name=m&framework=onnx"), ("application/xml", "<model name='m'/>")],
+)
+def test_a_body_that_is_not_json_is_400_whatever_its_content_type(
+    app: APIGatewayHttpResolver, content_type: str, body: str
+) -> None:
+    event = http_event("POST", "/v1/models", body=body, authorizer=ACME_PUBLISH, headers={"content-type": content_type})
 
     response = app.resolve(event, FakeLambdaContext())
 
     message = assert_error(response["statusCode"], json.loads(response["body"]), 400, "INVALID_REQUEST")
-    assert message == f"the body must be JSON (application/json), not {content_type}"
+    assert message == "the request body is not valid JSON"
 
 
 def test_a_base64_body_that_is_utf8_json_still_works(app: APIGatewayHttpResolver) -> None:

@@ -134,6 +134,22 @@ def test_requested_outputs_and_binary_flags() -> None:
     assert request.binary_outputs
 
 
+def test_kserve_clients_name_the_model_in_the_body_too() -> None:
+    # Given the body kserve's InferenceRESTClient sends (0.21: model_name and model_version beside the inputs)
+    body = {
+        "model_name": "digits",
+        "model_version": "1",
+        "id": "r1",
+        "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1.0, 2.0]}],
+    }
+
+    request = parse_request(json.dumps(body))
+
+    # Then it is read as any infer request (the URL says which model runs)
+    assert request.id == "r1"
+    assert [t.name for t in request.inputs] == ["x"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -142,6 +158,7 @@ def test_requested_outputs_and_binary_flags() -> None:
         ('{"inputs": "x"}', "non-empty list"),
         ('{"inputs": [], "model": 1}', "unknown field"),
         ('{"id": 5, "inputs": [{}]}', "id must be a string"),
+        ('{"model_name": 5, "inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}', "model_name"),
         ('{"inputs": [{"shape": [1], "datatype": "FP32", "data": [1]}]}', "needs a name"),
         ('{"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1], "foo": 1}]}', "unknown field"),
         ('{"inputs": [{"name": "x", "shape": [1.5], "datatype": "FP32", "data": [1]}]}', "list of integers"),

@@ -253,7 +253,23 @@ class ControlPlaneResolver(APIGatewayHttpResolver):
             principal_from_context(authorizer.get("lambda"))
         except UnauthenticatedError as error:
             return error_result(error)
-        return super().resolve(event, context)
+        return super().resolve(read_body_as_json(event), context)
+
+
+def read_body_as_json(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A body is read as JSON whatever its Content-Type says: ``curl -d`` sends JSON as a form, others send it as
+    ``text/plain`` or with no type at all. A body that is not JSON is then a plain 400 (not valid JSON), never a
+    form read into misleading field names. Binary tensor bodies (``Inference-Header-Content-Length``) keep theirs.
+    """
+    headers = event.get("headers") or {}
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if not event.get("body") or "inference-header-content-length" in lowered:
+        return event
+    media_type = (lowered.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return event
+    rewritten = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    return {**event, "headers": {**rewritten, "content-type": "application/json"}}
 
 
 def grants_router(grants: Grants) -> APIGatewayHttpRouter:

@@ -12,4 +12,4 @@ if TYPE_CHECKING:  # the client imports requests, which the worker image (`maas 
 def api_client(args: argparse.Namespace) -> MaasClient:
     from maas.cli.client import MaasClient  # here, not on top: see above
 
-    return MaasClient(args.url, args.api_key)
+    return MaasClient(args.url, args.api_key, state_dir=getattr(args, "state_dir", None))

@@ -26,12 +26,18 @@ def find_local_env(start: Path | None = None) -> Path | None:
     return None
 
 
-def resolve_credentials(url: str | None = None, api_key: str | None = None) -> tuple[str, str | None]:
-    """Explicit values, then MAAS_URL / MAAS_API_KEY, then ``.maas/local.env``."""
+def resolve_credentials(
+    url: str | None = None, api_key: str | None = None, state_dir: str | Path | None = None
+) -> tuple[str, str | None]:
+    """Explicit values, then MAAS_URL / MAAS_API_KEY, then ``local.env`` in ``state_dir`` (or ``MAAS_STATE_DIR``),
+    else in ``.maas`` here or in a folder above."""
     url = url or os.environ.get("MAAS_URL")
     api_key = api_key or os.environ.get("MAAS_API_KEY")
+    state_dir = state_dir or os.environ.get("MAAS_STATE_DIR")
     if not (url and api_key):
-        env_file = find_local_env()
+        env_file = Path(state_dir) / ENV_FILE if state_dir else find_local_env()
+        if env_file is not None and not env_file.is_file():
+            env_file = None
         if env_file:
             values = read_env(env_file)
             url = url or values.get("MAAS_URL")
@@ -86,8 +92,15 @@ def file_sha256(path: Path) -> str:
 
 
 class MaasClient:
-    def __init__(self, url: str | None = None, api_key: str | None = None, timeout: float = 30) -> None:
-        self.url, self.api_key = resolve_credentials(url, api_key)
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 30,
+        *,
+        state_dir: str | Path | None = None,
+    ) -> None:
+        self.url, self.api_key = resolve_credentials(url, api_key, state_dir)
         self.timeout = timeout
         self.http = requests.Session()
         if self.api_key:

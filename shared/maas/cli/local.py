@@ -18,6 +18,11 @@ from maas.local.template import TemplateError
 DEFAULT_STATE_DIR = ".maas"
 
 
+def state_dir_of(args: argparse.Namespace) -> Path:
+    """``--state-dir``, then ``MAAS_STATE_DIR`` (the global option's default), then ``.maas``."""
+    return Path(getattr(args, "state_dir", None) or DEFAULT_STATE_DIR)
+
+
 def _runtime_config(args: argparse.Namespace) -> Any:
     from maas.local.runtime import RuntimeConfig  # the runtime's modules and Powertools: for `up` only
 
@@ -30,7 +35,7 @@ def _runtime_config(args: argparse.Namespace) -> Any:
     from_build = Path(args.from_build) if args.from_build else None
     return RuntimeConfig(
         template=_template_path(args),
-        state_dir=Path(args.state_dir),
+        state_dir=state_dir_of(args),
         host=args.host,
         gateway_port=args.port,
         aws_port=args.aws_port,
@@ -75,7 +80,7 @@ def _print_status(state: dict[str, Any], state_dir: Path) -> None:
 def cmd_local_up(args: argparse.Namespace) -> int:
     from maas.local.runtime import RuntimeStartError, run_foreground  # as in _runtime_config
 
-    state_dir = Path(args.state_dir)
+    state_dir = state_dir_of(args)
     running = state.running_state(state_dir)
     if running:
         print(
@@ -147,24 +152,24 @@ def _detach(args: argparse.Namespace, state_dir: Path) -> int:
 
 
 def cmd_local_status(args: argparse.Namespace) -> int:
-    state_dir = Path(args.state_dir)
+    state_dir = state_dir_of(args)
     current = state.running_state(state_dir)
     if not current:
-        print("MaaS local runtime is not running (start it with: maas local up)")
+        print(f"MaaS local runtime is not running in {state_dir} (start it with: maas local up)")
         return 3
     _print_status(current, state_dir)
     return 0
 
 
 def cmd_local_down(args: argparse.Namespace) -> int:
-    state_dir = Path(args.state_dir)
+    state_dir = state_dir_of(args)
     current = state.running_state(state_dir)
     if not current:
         orphans = state.clean_up_after_dead_runtime(state_dir)
         if orphans:
             print(f"MaaS local runtime was not running; stopped {orphans} processes it had left behind")
         else:
-            print("MaaS local runtime is not running")
+            print(f"MaaS local runtime is not running in {state_dir}")
         return 0
     pid = int(current["pid"])
     os.kill(pid, signal.SIGTERM)
@@ -189,7 +194,8 @@ def add_commands(sub: Any) -> None:
         p = local.add_parser(name, help=text)
         p.set_defaults(func=func)
     for p in local.choices.values():
-        p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where state, logs and local.env live")
+        # SUPPRESS: given here or before the command (`maas --state-dir X local status`), the same option
+        p.add_argument("--state-dir", default=argparse.SUPPRESS, help="where state, logs and local.env live")
 
 
 def _add_up_command(local: Any) -> None:

@@ -7,7 +7,10 @@ this one assembles them, turns an API error into a message and exit code 1, and 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 from maas.cli import aliases, batch, deploy, grants, inference, jobs, keys, local, models, tenants, worker
 from maas.cli.errors import ApiError
@@ -18,12 +21,25 @@ COMMAND_GROUPS = (local, tenants, keys, models, aliases, grants, inference, jobs
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maas", description="MaaS: serverless Model-as-a-Service")
-    parser.add_argument("--url", help="API base URL (default: MAAS_URL, then .maas/local.env)")
-    parser.add_argument("--api-key", help="API key (default: MAAS_API_KEY, then .maas/local.env)")
+    parser.add_argument("--version", action="version", version=f"maas {_version()}")
+    parser.add_argument("--url", help="API base URL (default: MAAS_URL, then the state folder's local.env)")
+    parser.add_argument("--api-key", help="API key (default: MAAS_API_KEY, then the state folder's local.env)")
+    parser.add_argument(
+        "--state-dir",
+        default=os.environ.get("MAAS_STATE_DIR"),
+        help="the local runtime's state folder (default: MAAS_STATE_DIR, then .maas here or in a folder above)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
         group.add_commands(sub)
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("maas")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,12 +51,25 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at interpreter exit
     except ApiError as error:
         print(f"error: {error.message} ({error.code}, HTTP {error.status})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `maas ... | head` stopped reading: stop quietly, as other command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
+    except OSError as error:  # requests' errors are OSErrors: connection refused, unknown host, timeout
+        print(f"error: cannot reach the API: {_reason(error)}", file=sys.stderr)
+        return 2
     return code
+
+
+def _reason(error: OSError) -> str:
+    """The operating system's words (``[Errno 111] Connection refused``), not a library's nested repr."""
+    found = re.findall(r"\[Errno -?\d+\] [^'\")]+", str(error))
+    return found[-1] if found else type(error).__name__
 
 
 if __name__ == "__main__":

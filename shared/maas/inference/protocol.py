@@ -27,7 +27,8 @@ HEADER_LENGTH = "inference-header-content-length"
 MAX_DIMS = 64  # numpy's limit on an array's dimensions
 _MAX_ARRAY_BYTES = int(np.iinfo(np.intp).max)
 
-_FIELDS = {"id", "parameters", "inputs", "outputs"}
+# KServe's REST client (0.21) names the model in the body too; the URL decides which model runs, these are only checked
+_FIELDS = {"id", "parameters", "inputs", "outputs", "model_name", "model_version"}
 _INPUT_FIELDS = {"name", "shape", "datatype", "parameters", "data"}
 _OUTPUT_FIELDS = {"name", "parameters"}
 
@@ -192,6 +193,9 @@ def parse_request(body: str | bytes, header_length: int | None = None) -> InferR
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise _bad("id must be a string")
+    for named in ("model_name", "model_version"):
+        if doc.get(named) is not None and not isinstance(doc[named], str):
+            raise _bad(f"{named} must be a string")
     parameters = doc.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise _bad("parameters must be an object")
