@@ -68,6 +68,24 @@ def test_a_closed_pipe_ends_the_command_quietly(platform: Platform) -> None:
     assert "BrokenPipeError" not in piped.stderr
 
 
+def test_output_json_for_scripts_and_table_for_people(platform: Platform) -> None:
+    env = {**_without_credentials(), "MAAS_STATE_DIR": str(platform.state_dir)}
+
+    status = maas_cli("local", "status", "-o", "json", env=env)
+    keys_json = maas_cli("--output", "json", "keys", "list", "admin", env=env)
+    keys_table = maas_cli("keys", "list", "admin", "--output", "table", env=env)
+    created = maas_cli("-o", "table", "tenants", "create", "output-check", env=env)
+
+    assert json.loads(status.stdout)["status"] == "ready"
+    listed = json.loads(keys_json.stdout)
+    assert listed
+    assert all(key["tenant_id"] == "admin" for key in listed)
+    assert keys_table.stdout.splitlines()[0].split()[:2] == ["KEY_ID", "SCOPES"]
+    assert created.returncode == 0, created.stderr
+    fields = dict(line.split(None, 1) for line in created.stdout.splitlines())
+    assert fields["TENANT_ID"] == "output-check"
+
+
 def test_version(platform: Platform) -> None:
     shown = maas_cli("--version")
 

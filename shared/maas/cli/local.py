@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from maas.cli.output import print_json, wants_json
 from maas.deployment.artifacts import stale_sources
 from maas.local import state
 from maas.local.template import TemplateError
@@ -55,6 +56,9 @@ def _template_path(args: argparse.Namespace) -> Path:
 
 
 def _print_status(state: dict[str, Any], state_dir: Path) -> None:
+    if wants_json():
+        print_json({**state, "credentials": str(state_dir / "local.env")})
+        return
     print(f"MaaS local runtime: {state['status']} (supervisor pid {state['pid']})")
     if state.get("ready_seconds") is not None:
         print(f"  ready in        {state['ready_seconds']} s")

@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from maas.cli import aliases, batch, deploy, grants, inference, jobs, keys, local, models, tenants, worker
 from maas.cli.errors import ApiError
+from maas.cli.output import FORMATS, choose_format
 
 # In the order ``maas --help`` lists them.
 COMMAND_GROUPS = (local, tenants, keys, models, aliases, grants, inference, jobs, worker, batch, deploy)
@@ -29,10 +30,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("MAAS_STATE_DIR"),
         help="the local runtime's state folder (default: MAAS_STATE_DIR, then .maas here or in a folder above)",
     )
+    parser.add_argument(
+        "--output", "-o", choices=FORMATS, help="json for scripts, table for people (default: each command's own)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
         group.add_commands(sub)
+    for command in _commands(parser):  # also after the command: `maas models list -o json`
+        if "--output" not in command._option_string_actions:
+            command.add_argument("--output", "-o", choices=FORMATS, default=argparse.SUPPRESS, help="json or table")
     return parser
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` that takes no further subcommand."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for child in getattr(action, "choices", {}).values():
+            found += _commands(child) if child._subparsers else [child]
+    return found
 
 
 def _version() -> str:
@@ -49,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve(raw[2:])
     args = build_parser().parse_args(argv)
+    choose_format(args.output)
     try:
         code: int = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at interpreter exit

@@ -6,9 +6,33 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+FORMATS = ("json", "table")
+_chosen: str | None = None
+"""``--output``: None keeps each command's own choice (tables for listings, JSON for one object)."""
+
+
+def choose_format(name: str | None) -> None:
+    global _chosen  # noqa: PLW0603  (one choice per process, made once by maas.cli.main)
+    _chosen = name
+
+
+def wants_json() -> bool:
+    return _chosen == "json"
+
 
 def print_json(value: Any) -> None:
+    """One object: JSON, or with ``--output table`` a field per line (nested values as compact JSON)."""
+    if _chosen == "table" and isinstance(value, dict):
+        _print_fields(value)
+        return
     print(json.dumps(value, indent=2))
+
+
+def _print_fields(value: dict[str, Any]) -> None:
+    width = max((len(k) for k in value), default=0)
+    for key, field in value.items():
+        shown = plain_cell(field) if not isinstance(field, dict | list) else json.dumps(field, separators=(",", ":"))
+        print(f"{key.upper().ljust(width)}  {shown}")
 
 
 def plain_cell(value: Any) -> str:
@@ -16,7 +40,11 @@ def plain_cell(value: Any) -> str:
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str], cell: Callable[[Any], str] = plain_cell) -> None:
-    """One upper-case header line, then a line per row; a missing or null value shows as ``-``."""
+    """One upper-case header line, then a line per row; a missing or null value shows as ``-``. With
+    ``--output json``, the rows themselves, for scripts."""
+    if _chosen == "json":
+        print(json.dumps(rows, indent=2))
+        return
     widths = {c: max([len(c)] + [len(cell(r.get(c))) for r in rows]) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:
