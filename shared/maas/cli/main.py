@@ -13,6 +13,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from maas.cli import aliases, batch, deploy, grants, inference, jobs, keys, local, models, tenants, worker
+from maas.cli.completion import bash_script
 from maas.cli.errors import ApiError
 from maas.cli.output import FORMATS, choose_format
 
@@ -36,10 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for group in COMMAND_GROUPS:
         group.add_commands(sub)
+    completion = sub.add_parser("completion", help='shell completion: eval "$(maas completion bash)"')
+    completion.add_argument("shell", choices=["bash"])
+    completion.set_defaults(func=lambda args: _print_completion(parser))
     for command in _commands(parser):  # also after the command: `maas models list -o json`
         if "--output" not in command._option_string_actions:
             command.add_argument("--output", "-o", choices=FORMATS, default=argparse.SUPPRESS, help="json or table")
     return parser
+
+
+def _print_completion(parser: argparse.ArgumentParser) -> int:
+    print(bash_script(parser), end="")
+    return 0
 
 
 def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
