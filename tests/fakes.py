@@ -24,6 +24,7 @@ from maas.domain.aliases import Alias
 from maas.domain.audit import AuditEntry
 from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
+from maas.domain.stats import InferenceCounters, VersionStats
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 from maas.events import PlatformEvent
 from maas.ports import BlobInfo
@@ -51,6 +52,7 @@ class InMemoryRegistryStore:
         self.quotas: dict[str, Quota] = {}
         self.buckets: dict[tuple[str, str], float] = {}
         self.usage: dict[tuple[str, str, str], list[int]] = {}
+        self.inference_stats: dict[tuple[str, str, int], InferenceCounters] = {}
         self.audit: list[AuditEntry] = []
         self.shadow_stats: dict[tuple[str, str, str, int], dict] = {}
 
@@ -193,6 +195,9 @@ class InMemoryRegistryStore:
         with self._lock:
             return self.grants.pop((owner, model, grantee), None) is not None
 
+    def list_shared_with(self, grantee: str) -> list[Grant]:
+        return [_copy(g) for (o, m, g_), g in sorted(self.grants.items()) if g_ == grantee]
+
     # --- quotas and usage -----------------------------------------------------------------------------------
     def get_quota(self, tenant_id: str) -> Quota | None:
         quota = self.quotas.get(tenant_id)
@@ -229,6 +234,17 @@ class InMemoryRegistryStore:
             {"day": d, "model": m, "requests": r, "throttled": t}
             for (tenant, d, m), (r, t) in sorted(self.usage.items())
             if tenant == tenant_id
+        ]
+
+    def add_inference_stats(self, tenant_id: str, model: str, version: int, counters: InferenceCounters) -> None:
+        with self._lock:
+            self.inference_stats.setdefault((tenant_id, model, version), InferenceCounters()).add(counters)
+
+    def list_inference_stats(self, tenant_id: str, model: str | None = None) -> list[VersionStats]:
+        return [
+            VersionStats(m, v, InferenceCounters(**c.as_dict()))
+            for (t, m, v), c in sorted(self.inference_stats.items())
+            if t == tenant_id and model in (None, m)
         ]
 
     # --- audit ----------------------------------------------------------------------------------------------

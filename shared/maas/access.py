@@ -93,6 +93,16 @@ class Grants:
             )
         return grant
 
+    def shared_with(self, principal: Principal) -> list[Grant]:
+        """The grantee's side: the models other tenants shared with the caller (that still exist), by owner."""
+        require(principal, Scope.READ)
+        grants = self._store.list_shared_with(principal.tenant_id)
+        return [g for g in grants if self._exists(g.owner, g.model)]
+
+    def _exists(self, owner: str, name: str) -> bool:
+        model = self._models.get_model(owner, name)  # type: ignore[attr-defined]
+        return model is not None and model.deleted_at is None
+
     def list(self, principal: Principal, ref: str) -> list[Grant]:
 
         require(principal, Scope.READ)

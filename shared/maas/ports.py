@@ -17,6 +17,7 @@ from maas.domain.aliases import Alias
 from maas.domain.audit import AuditEntry
 from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
+from maas.domain.stats import InferenceCounters, VersionStats
 from maas.events import PlatformEvent
 
 
@@ -98,6 +99,9 @@ class GrantStore(Protocol):
 
     def delete_grant(self, owner: str, model: str, grantee: str) -> bool: ...
 
+    def list_shared_with(self, grantee: str) -> list[Grant]:
+        """Every grant made to ``grantee``, whoever the owner, by owner then model."""
+
 
 class AuditStore(Protocol):
     def put_audit(self, entry: AuditEntry) -> None: ...
@@ -117,6 +121,12 @@ class QuotaStore(Protocol):
     def add_usage(self, tenant_id: str, day: str, model: str, requests: int, throttled: int) -> None: ...
 
     def list_usage(self, tenant_id: str) -> list[dict[str, Any]]: ...
+
+    def add_inference_stats(self, tenant_id: str, model: str, version: int, counters: InferenceCounters) -> None:
+        """Add an instance's counters to the version's (atomic); ``last_inference`` only moves forward."""
+
+    def list_inference_stats(self, tenant_id: str, model: str | None = None) -> list[VersionStats]:
+        """The stored statistics of the tenant's versions (of one model), by model then version."""
 
 
 class ShadowStatsStore(Protocol):

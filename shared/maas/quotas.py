@@ -9,6 +9,13 @@ Usage is counted in memory and added to DynamoDB every ``flush_seconds`` (atomic
 background thread, so that the hot path makes no extra write per request. In Lambda the thread runs only while
 an invocation does, so an instance's last few seconds of counts reach the table with its next request (or are
 lost if it is recycled first): usage is exact to within that window.
+
+The same flush carries each model version's inference statistics (``record_inference``: successes and failures
+with their nanoseconds, the time of each phase, the last inference), one ADD per version and flush, summed across
+every instance (``maas.inference.stats`` reads them as Triton's statistics extension). They are as exact as the
+usage: every request an instance served is in the table within ``flush_seconds`` of the instance's next request,
+save the unflushed tail of an instance that Lambda recycles. ``last_inference`` only moves forward (a conditional
+write), so instances flushing out of order never move it back.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from maas.audit import AuditLog
 from maas.authz import require, require_tenant_admin
 from maas.domain import OPERATOR_TENANT, Principal, Scope
 from maas.domain.access import ModelAccess, Quota
+from maas.domain.stats import InferenceCounters
 from maas.errors import ForbiddenError, NotFoundError, TooManyRequestsError
 from maas.memo import TtlCache
 from maas.observability import logger
@@ -82,6 +90,7 @@ class UsageRecorder:
         self._flush_seconds = flush_seconds
         self._clock = clock
         self._pending: Counter[tuple[str, str, str, str]] = Counter()
+        self._pending_stats: dict[tuple[str, str, int], InferenceCounters] = {}
         self._last_flush = clock()
         self._lock = threading.Lock()
         if background and flush_seconds > 0:
@@ -99,13 +108,60 @@ class UsageRecorder:
         day = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%d")
         with self._lock:
             self._pending[(tenant_id, day, model, "throttled" if throttled else "requests")] += 1
-        if self._clock() - self._last_flush >= self._flush_seconds:
+        self._flush_if_due(self._clock())
+
+    def _flush_if_due(self, now: float) -> None:
+        """The flush that a frozen background thread (Lambda between invocations) may have missed; a store that
+        fails here never fails the request: what was not written stays pending for the next round."""
+        if now - self._last_flush < self._flush_seconds:
+            return
+        try:
             self.flush()
+        except Exception:
+            logger.exception("usage flush failed")
+
+    def record_inference(
+        self,
+        owner: str,
+        model: str,
+        version: int,
+        *,
+        ok: bool,
+        total_ns: int,
+        phases_ns: tuple[int, int, int] = (0, 0, 0),
+    ) -> None:
+        """One request a version served (``ok``) or failed, on its owner's model: a few additions under a lock.
+
+        ``phases_ns`` is (decode and checks, the model run, encoding), for a request that succeeded.
+        """
+        now = self._clock()
+        with self._lock:
+            counters = self._pending_stats.get((owner, model, version))
+            if counters is None:
+                counters = self._pending_stats[(owner, model, version)] = InferenceCounters()
+            if ok:
+                counters.success_count += 1
+                counters.success_ns += total_ns
+                counters.compute_input_ns += phases_ns[0]
+                counters.compute_infer_ns += phases_ns[1]
+                counters.compute_output_ns += phases_ns[2]
+            else:
+                counters.fail_count += 1
+                counters.fail_ns += total_ns
+            counters.last_inference_ms = int(now * 1000)
+        self._flush_if_due(now)
 
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, Counter()
+            stats, self._pending_stats = self._pending_stats, {}
             self._last_flush = self._clock()
+        try:
+            self._flush_usage(pending)
+        finally:
+            self._flush_stats(stats)
+
+    def _flush_usage(self, pending: Counter[tuple[str, str, str, str]]) -> None:
         if not pending:
             return
         merged: dict[tuple[str, str, str], list[int]] = {}
@@ -120,6 +176,17 @@ class UsageRecorder:
                     for (t, d, m), (r, th) in list(merged.items())[index:]:
                         self._pending[(t, d, m, "requests")] += r
                         self._pending[(t, d, m, "throttled")] += th
+                raise
+
+    def _flush_stats(self, stats: dict[tuple[str, str, int], InferenceCounters]) -> None:
+        items = list(stats.items())
+        for index, ((owner, model, version), counters) in enumerate(items):
+            try:
+                self._store.add_inference_stats(owner, model, version, counters)
+            except Exception:
+                with self._lock:  # put back what was not written, added to what came in since
+                    for ident, unwritten in items[index:]:
+                        self._pending_stats.setdefault(ident, InferenceCounters()).add(unwritten)
                 raise
 
 

@@ -116,21 +116,29 @@ def control_plane_app(settings: ControlPlaneSettings) -> Any:
 def inference_api(settings: InferenceSettings) -> OipApi:
     from maas.api.inference import OipApi
     from maas.inference.cache import model_cache_for
+    from maas.inference.repository import ModelRepository
     from maas.inference.service import InferenceLimits, InferenceService
+    from maas.inference.stats import ModelStatistics
 
     stores = registry_stores(settings.registry_table)
     resolver = version_resolver(stores, settings.registry_cache_seconds)
     usage = UsageRecorder(stores.quotas, settings.usage_flush_seconds, background=True)
+    access = AccessPolicy(stores.grants, settings.grant_cache_seconds)
     service = InferenceService(
         resolver,
         model_cache_for(settings, S3BlobStore()),
         InferenceLimits(max_request_bytes=settings.max_request_bytes),
         shadow_queue=_queue(settings.shadow_queue_url),
-        access=AccessPolicy(stores.grants, settings.grant_cache_seconds),
+        access=access,
         quotas=QuotaEnforcer(stores.quotas, settings.registry_cache_seconds),
         usage=usage,
     )
-    return OipApi(service, job_service(settings, resolver=resolver, usage=usage))  # "Prefer: respond-async"
+    return OipApi(
+        service,
+        job_service(settings, resolver=resolver, usage=usage),  # "Prefer: respond-async"
+        statistics=ModelStatistics(stores.registry, stores.quotas, resolver, access),
+        repository=ModelRepository(stores.registry, resolver, access),
+    )
 
 
 # --- async jobs -------------------------------------------------------------------------------------------------

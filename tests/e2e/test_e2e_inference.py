@@ -60,7 +60,8 @@ def test_health_needs_no_key(platform: Platform) -> None:
     assert platform.call("GET", "/v2/health/live").json() == {"live": True}
     assert platform.call("GET", "/v2/health/ready").json() == {"ready": True}
     assert_error(platform.call("GET", "/v2"), 401, "UNAUTHENTICATED")
-    assert platform.call("GET", "/v2", platform.admin_key).json()["extensions"] == ["binary_tensor_data"]
+    extensions = platform.call("GET", "/v2", platform.admin_key).json()["extensions"]
+    assert extensions == ["binary_tensor_data", "statistics", "model_configuration"]
 
 
 def test_metadata_and_ready(platform: Platform, served: dict) -> None:

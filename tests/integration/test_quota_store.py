@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from maas.domain.access import Quota
+from maas.domain.stats import InferenceCounters
 from maas.ports import QuotaStore
 
 
@@ -29,6 +30,27 @@ def test_usage_adds_up(store: QuotaStore) -> None:
     store.add_usage("acme", "2026-11-23", "m", 2, 0)
     assert store.list_usage("acme") == [{"day": "2026-11-23", "model": "m", "requests": 5, "throttled": 1}]
     assert store.list_usage("globex") == []
+
+
+def test_inference_stats_add_up_and_last_inference_only_moves_forward(store: QuotaStore) -> None:
+    # Given two instances flushing their counters for the same version, the later one's time first
+    first = InferenceCounters(success_count=3, success_ns=300, compute_infer_ns=200, last_inference_ms=2_000)
+    second = InferenceCounters(success_count=1, success_ns=50, fail_count=2, fail_ns=20, last_inference_ms=1_500)
+    store.add_inference_stats("acme", "m", 1, first)
+    store.add_inference_stats("acme", "m", 1, second)
+    store.add_inference_stats("acme", "m", 10, InferenceCounters(success_count=1, last_inference_ms=1))
+    store.add_inference_stats("acme", "m2", 1, InferenceCounters(fail_count=1, last_inference_ms=5))
+    store.add_inference_stats("globex", "m", 1, InferenceCounters(success_count=9, last_inference_ms=9))
+
+    # Then the counts are summed and the time is the latest
+    stats = store.list_inference_stats("acme")
+    assert [(s.model, s.version) for s in stats] == [("m", 1), ("m", 10), ("m2", 1)]
+    assert stats[0].counters == InferenceCounters(
+        success_count=4, success_ns=350, fail_count=2, fail_ns=20, compute_infer_ns=200, last_inference_ms=2_000
+    )
+    assert [(s.model, s.version) for s in store.list_inference_stats("acme", "m")] == [("m", 1), ("m", 10)]
+    assert store.list_inference_stats("acme", "nope") == []
+    assert [s.counters.success_count for s in store.list_inference_stats("globex")] == [9]
 
 
 def test_a_quota_is_set_replaced_and_cleared(store: QuotaStore) -> None:

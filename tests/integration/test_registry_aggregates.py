@@ -57,6 +57,29 @@ def test_grants_live_under_their_owner(registry_stores: Any) -> None:
     assert store.list_grants("acme", "m") == []
 
 
+def test_a_grantee_lists_what_was_shared_with_it_until_it_is_revoked(registry_stores: Any) -> None:
+    store = registry_stores.grants
+    # Given two owners sharing three models with globex, and one with someone else
+    for owner, model in (("initech", "z"), ("acme", "m"), ("acme", "k")):
+        store.put_grant(Grant(owner=owner, model=model, grantee="globex", actions=[Action.INFER]))
+    store.put_grant(Grant(owner="acme", model="m", grantee="hooli", actions=[Action.READ]))
+    # When a grant is changed, the grantee's side changes with it
+    store.put_grant(Grant(owner="acme", model="k", grantee="globex", actions=[Action.READ], aliases=["production"]))
+
+    shared = store.list_shared_with("globex")
+    assert [(g.owner, g.model) for g in shared] == [("acme", "k"), ("acme", "m"), ("initech", "z")]
+    assert shared[0].actions == [Action.READ]
+    assert shared[0].aliases == ["production"]
+    assert [(g.owner, g.model) for g in store.list_shared_with("hooli")] == [("acme", "m")]
+    assert store.list_shared_with("acme") == []  # an owner's own grants are not shared with it
+
+    # Then a revoked grant leaves the grantee's list, and nobody else's
+    assert store.delete_grant("acme", "m", "globex") is True
+    assert [(g.owner, g.model) for g in store.list_shared_with("globex")] == [("acme", "k"), ("initech", "z")]
+    assert [g.grantee for g in store.list_shared_with("hooli")] == ["hooli"]
+    assert store.delete_grant("acme", "m", "globex") is False
+
+
 def test_the_audit_log_is_read_newest_first_and_limited(registry_stores: Any) -> None:
     store = registry_stores.audit
     start = datetime(2026, 12, 1, tzinfo=UTC)

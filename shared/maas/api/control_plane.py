@@ -41,6 +41,8 @@ from maas.api.schemas import (
     PutGrantRequest,
     QuotaRequest,
     SetAliasRequest,
+    SharedModelListResponse,
+    SharedModelResponse,
     TenantResponse,
     UpdateModelRequest,
     UploadResponse,
@@ -288,6 +290,11 @@ def grants_router(grants: Grants) -> APIGatewayHttpRouter:
     def handle_revoke_grant(name: str, tenant_id: str) -> Response[None]:
         grants.revoke(_principal(router), name, tenant_id)
         return Response(status_code=204, body=None)
+
+    @router.get("/v1/shared-models", summary="The models other tenants shared with the caller")
+    def handle_shared_models() -> SharedModelListResponse:
+        shared = grants.shared_with(_principal(router))
+        return SharedModelListResponse(models=[SharedModelResponse.of(g) for g in shared])
 
     return router
 

@@ -22,7 +22,9 @@ from maas.api.results import error_result
 from maas.domain import Principal
 from maas.errors import InvalidRequestError, NotFoundError
 from maas.inference.protocol import HEADER_LENGTH
+from maas.inference.repository import ModelRepository
 from maas.inference.service import InferenceService
+from maas.inference.stats import ModelStatistics
 from maas.jobs.service import JobService
 from maas.observability import logger
 
@@ -31,7 +33,12 @@ try:
 except PackageNotFoundError:  # running from a folder, not installed
     VERSION = "0.0.0"
 
-SERVER_METADATA = {"name": "maas", "version": VERSION, "extensions": ["binary_tensor_data"]}
+# Triton's "model_repository" is not claimed: its load and unload are not supported (the index is served)
+SERVER_METADATA = {
+    "name": "maas",
+    "version": VERSION,
+    "extensions": ["binary_tensor_data", "statistics", "model_configuration"],
+}
 Result = dict[str, Any]
 
 
@@ -66,6 +73,21 @@ def decode_body(body: str | None, is_base64: bool, headers: dict[str, str]) -> t
         raise InvalidRequestError("Inference-Header-Content-Length must be an integer") from None
 
 
+def _index_request(event: dict[str, Any]) -> bool:
+    """The ``ready`` flag of Triton's index request: an optional JSON object ``{"ready": bool}``."""
+    body, _ = _body(event)
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if not text.strip():
+        return False
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise InvalidRequestError("the index request is not valid JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("ready", False), bool):
+        raise InvalidRequestError('the index request is {"ready": true|false}, both optional')
+    return bool(document.get("ready", False))
+
+
 def wants_async(headers: dict[str, str]) -> bool:
     """RFC 7240 ``Prefer: respond-async``."""
     prefer = headers.get("prefer")
@@ -73,9 +95,18 @@ def wants_async(headers: dict[str, str]) -> bool:
 
 
 class OipApi:
-    def __init__(self, service: InferenceService, jobs: JobService | None = None) -> None:
+    def __init__(
+        self,
+        service: InferenceService,
+        jobs: JobService | None = None,
+        *,
+        statistics: ModelStatistics | None = None,
+        repository: ModelRepository | None = None,
+    ) -> None:
         self.service = service
         self.jobs = jobs
+        self.statistics = statistics
+        self.repository = repository
         self.routes: dict[str, Callable[[dict[str, Any], dict[str, str]], Result]] = {
             "GET /v2/health/live": lambda event, params: _json({"live": True}),
             "GET /v2/health/ready": lambda event, params: _json({"ready": True}),
@@ -86,6 +117,15 @@ class OipApi:
             "GET /v2/models/{name}/versions/{version}/ready": self.model_ready,
             "POST /v2/models/{name}/infer": self.infer,
             "POST /v2/models/{name}/versions/{version}/infer": self.infer,
+            # Triton's extensions: statistics, model configuration, repository index (no model control)
+            "GET /v2/models/stats": self.model_stats,
+            "GET /v2/models/{name}/stats": self.model_stats,
+            "GET /v2/models/{name}/versions/{version}/stats": self.model_stats,
+            "GET /v2/models/{name}/config": self.model_config,
+            "GET /v2/models/{name}/versions/{version}/config": self.model_config,
+            "POST /v2/repository/index": self.repository_index,
+            "POST /v2/repository/models/{name}/load": self.model_control,
+            "POST /v2/repository/models/{name}/unload": self.model_control,
         }
 
     def handle(self, event: dict[str, Any]) -> Result:
@@ -106,6 +146,29 @@ class OipApi:
 
     def model_ready(self, event: dict[str, Any], params: dict[str, str]) -> Result:
         return _json(self.service.model_ready(_principal(event), params["name"], params.get("version")))
+
+    def model_stats(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        principal = _principal(event)
+        if self.statistics is None:
+            raise NotFoundError("statistics are not configured for this function")
+        return _json(self.statistics.statistics(principal, params.get("name"), params.get("version")))
+
+    def model_config(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        principal = _principal(event)
+        if self.repository is None:
+            raise NotFoundError("model configurations are not configured for this function")
+        return _json(self.repository.config(principal, params["name"], params.get("version")))
+
+    def repository_index(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        principal = _principal(event)
+        if self.repository is None:
+            raise NotFoundError("the repository index is not configured for this function")
+        return _json(self.repository.index(principal, ready=_index_request(event)))
+
+    def model_control(self, event: dict[str, Any], params: dict[str, str]) -> Result:
+        _principal(event)  # 401 first, as for every route
+        action = event.get("routeKey", "").rsplit("/", 1)[-1]
+        ModelRepository.model_control(params["name"], action)
 
     def infer(self, event: dict[str, Any], params: dict[str, str]) -> Result:
         body, header_length = _body(event)

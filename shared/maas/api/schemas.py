@@ -248,6 +248,34 @@ class GrantListResponse(BaseModel):
     grants: list[GrantResponse]
 
 
+class SharedModelResponse(BaseModel):
+    """A model another tenant shared with the caller; ``ref`` is the name the caller uses for it."""
+
+    owner: str
+    name: str
+    ref: str
+    actions: list[Action]
+    aliases: list[str] | None
+    quota: Quota | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, grant: Grant) -> SharedModelResponse:
+        return cls(
+            owner=grant.owner,
+            name=grant.model,
+            ref=f"{grant.owner}.{grant.model}",
+            actions=grant.actions,
+            aliases=grant.aliases,
+            quota=grant.quota,
+            created_at=grant.created_at,
+        )
+
+
+class SharedModelListResponse(BaseModel):
+    models: list[SharedModelResponse]
+
+
 class QuotaRequest(RequestBody):
     """A quota; ``{"requests_per_second": null}`` removes it."""
 

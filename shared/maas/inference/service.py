@@ -245,8 +245,54 @@ class InferenceService:
                 f"'Prefer: respond-async', or POST /v1/models/{name}/jobs"
             )
         self._admit(principal, access, name)
+        started = time.perf_counter_ns()
         request = decode(body, header_length)
         target = self.resolver.resolve(access.owner, access.model, version, request.id)
+        resolved = target.version
+        try:
+            response, phases = self._serve(
+                access,
+                name=name,
+                target=target,
+                request=request,
+                body=body,
+                header_length=header_length,
+                started=started,
+            )
+        except Exception:
+            self._count(access, resolved, ok=False, total_ns=time.perf_counter_ns() - started)
+            raise
+        self._count(access, resolved, ok=True, total_ns=sum(phases), phases_ns=phases)
+        return response
+
+    def _count(
+        self,
+        access: ModelAccess,
+        version: ModelVersion,
+        *,
+        ok: bool,
+        total_ns: int,
+        phases_ns: tuple[int, int, int] = (0, 0, 0),
+    ) -> None:
+        """The version's statistics, on its owner's model: a grantee's calls count there too (Triton's stats are the
+        model's, whoever calls it); the grantee's own use is in its usage."""
+        if self.usage is not None:
+            self.usage.record_inference(
+                access.owner, access.model, version.version, ok=ok, total_ns=total_ns, phases_ns=phases_ns
+            )
+
+    def _serve(
+        self,
+        access: ModelAccess,
+        *,
+        name: str,
+        target: Resolved,
+        request: InferRequest,
+        body: str | bytes,
+        header_length: int | None,
+        started: int,
+    ) -> tuple[tuple[bytes, int | None], tuple[int, int, int]]:
+        """The response, and the nanoseconds of its three phases: decode and checks, the model run, encoding."""
         resolved = target.version
         signature = resolved.signature
         if signature is None:  # READY versions always carry one
@@ -259,9 +305,9 @@ class InferenceService:
                 f"version {resolved.version} of model '{name}' cannot be served here: {exc}",
                 headers={"Retry-After": "30"},
             ) from exc
-        started = time.perf_counter()
+        run_started = time.perf_counter_ns()
         outputs = predict(backend.run, feeds)
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        run_ended = time.perf_counter_ns()
         self._maybe_shadow(
             access,
             target=target,
@@ -269,9 +315,9 @@ class InferenceService:
             header_length=header_length,
             request=request,
             outputs=outputs,
-            elapsed_ms=elapsed_ms,
+            elapsed_ms=(run_ended - run_started) / 1e6,
         )
-        return postprocess(
+        response = postprocess(
             request,
             signature,
             outputs,
@@ -279,3 +325,5 @@ class InferenceService:
             version=str(resolved.version),
             max_bytes=self.limits.max_response_bytes,
         )
+        ended = time.perf_counter_ns()
+        return response, (run_started - started, run_ended - run_started, ended - run_ended)

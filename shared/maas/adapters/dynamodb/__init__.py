@@ -10,9 +10,11 @@ The registry lives in one table. Every item's partition key is its tenant (``T#<
 | version  | T#<tenant> | VERSION#<name>#<version:010d>    |
 | alias    | T#<tenant> | ALIAS#<model>#<alias>            |
 | grant    | T#<owner>  | GRANT#<model>#<grantee>          |
+| shared   | T#<grantee>| SHARED#<owner>#<model> (the grant's copy, same transaction) |
 | quota    | T#<tenant> | QUOTA                            |
 | bucket   | T#<tenant> | BUCKET#<tenant or grant>         |
 | usage    | T#<tenant> | USAGE#<day>#<model>              |
+| stats    | T#<owner>  | STATS#<model>#<version:010d>     |
 | audit    | T#<tenant> | AUDIT#<time>#<id>                |
 | shadow   | T#<tenant> | SHADOW#<model>#<alias>#<version>, SHADOWSAMPLE#<id> |
 

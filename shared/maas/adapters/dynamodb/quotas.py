@@ -1,4 +1,4 @@
-"""Quotas, their token buckets and daily usage in the registry table (``QuotaStore``)."""
+"""Quotas, their token buckets, daily usage and inference statistics in the registry table (``QuotaStore``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ from typing import Any
 
 from maas.adapters.dynamodb.table import Table, document, tenant_pk, to_decimal
 from maas.domain.access import Quota
+from maas.domain.stats import COUNTERS, InferenceCounters, VersionStats
+
+
+def _stats_sk(model: str, version: int) -> str:
+    return f"STATS#{model}#{version:010d}"
 
 
 class DynamoQuotaStore:
@@ -75,4 +80,36 @@ class DynamoQuotaStore:
                 "throttled": int(item.get("throttled", 0)),
             }
             for item in self._table.query_prefix(tenant_pk(tenant_id), "USAGE#")
+        ]
+
+    def add_inference_stats(self, tenant_id: str, model: str, version: int, counters: InferenceCounters) -> None:
+        key = {"PK": tenant_pk(tenant_id), "SK": _stats_sk(model, version)}
+        # last_inference first: it is idempotent, so a retry after a failed ADD below never counts twice
+        self._table.conditional(
+            "update_item",
+            Key=key,
+            UpdateExpression="SET last_inference_ms = :t",
+            ConditionExpression="attribute_not_exists(last_inference_ms) OR last_inference_ms < :t",
+            ExpressionAttributeValues={":t": counters.last_inference_ms},
+        )
+        values = {f":{name}": getattr(counters, name) for name in COUNTERS}
+        self._table.raw.update_item(
+            Key=key,
+            UpdateExpression="SET model = :model, version = :version ADD " + ", ".join(f"{n} :{n}" for n in COUNTERS),
+            ExpressionAttributeValues={":model": model, ":version": version, **values},
+        )
+
+    def list_inference_stats(self, tenant_id: str, model: str | None = None) -> list[VersionStats]:
+        prefix = f"STATS#{model}#" if model is not None else "STATS#"
+        return [
+            VersionStats(
+                model=item["model"],
+                version=int(item["version"]),
+                counters=InferenceCounters(
+                    **{name: int(item.get(name, 0)) for name in COUNTERS},
+                    last_inference_ms=int(item.get("last_inference_ms", 0)),
+                ),
+            )
+            for item in self._table.query_prefix(tenant_pk(tenant_id), prefix)
+            if "model" in item  # an item whose counters were never added holds only its time
         ]
