@@ -18,7 +18,7 @@ BUILD_DIR := .aws-sam/build
 # `maas local up --from-build` runs the functions on it.
 LAMBDA_RUNTIME := build/lambda-runtime
 
-.PHONY: install demo demo-built test test-unit test-integration test-e2e test-built lint format up down bench clean build sam
+.PHONY: install demo demo-built test test-unit test-integration test-e2e test-built lint format up down bench clean build sam kserve-venv
 
 install: $(STAMP)
 
@@ -36,7 +36,7 @@ demo-built: install build
 	$(PY) -m maas.demo --from-build $(BUILD_DIR)
 
 # Everything, then the end-to-end tests that cover each function again on what `make build` made.
-test: install build
+test: install build kserve-venv
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-built
 
@@ -46,12 +46,25 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest tests/integration
 
-test-e2e: install
+test-e2e: install kserve-venv
 	$(PY) -m pytest tests/e2e
 
 # The end-to-end tests marked `built`, on `maas local up --from-build` (run `make build` first).
 test-built: install
 	MAAS_E2E_FROM_BUILD=$(BUILD_DIR) $(PY) -m pytest tests/e2e -m built
+
+# kserve's own REST client, for the end-to-end test that calls the platform with it unchanged
+# (tests/e2e/kserve_client.py). Its own environment, made once: kserve 0.21 needs protobuf 6, the project pins 7.
+KSERVE_VERSION := 0.21.0
+KSERVE_VENV    := .venv-kserve
+
+kserve-venv: $(KSERVE_VENV)/.installed-$(KSERVE_VERSION)
+
+$(KSERVE_VENV)/.installed-$(KSERVE_VERSION): | $(STAMP)
+	rm -rf $(KSERVE_VENV)
+	python="$$($(PY) -m maas.deployment.interpreter $(LAMBDA_PYTHON_VERSION))" && "$$python" -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check kserve==$(KSERVE_VERSION)
+	@touch $@
 
 sam: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 
@@ -99,4 +112,4 @@ bench: install
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf build .aws-sam .maas .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build .aws-sam .maas .pytest_cache .mypy_cache .ruff_cache .venv-kserve
