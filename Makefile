@@ -60,10 +60,11 @@ KSERVE_VENV    := .venv-kserve
 
 kserve-venv: $(KSERVE_VENV)/.installed-$(KSERVE_VERSION)
 
-$(KSERVE_VENV)/.installed-$(KSERVE_VERSION): | $(STAMP)
+$(KSERVE_VENV)/.installed-$(KSERVE_VERSION): tests/e2e/kserve-constraints.txt | $(STAMP)
 	rm -rf $(KSERVE_VENV)
 	python="$$($(PY) -m maas.deployment.interpreter $(LAMBDA_PYTHON_VERSION))" && "$$python" -m venv $(KSERVE_VENV)
-	$(KSERVE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check kserve==$(KSERVE_VERSION)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c tests/e2e/kserve-constraints.txt kserve==$(KSERVE_VERSION)
 	@touch $@
 
 sam: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
