@@ -3,7 +3,7 @@
 Each function's stdout is ``<state>/logs/<LogicalId>.log`` and each worker's ``worker-<n>.log``; the EMF lines
 among them (``maas.metrics``: a JSON object with ``_aws``) are read back and grouped per tenant, model and
 version: requests (invocations, errors by code, throttles, p50/p95 latency) and jobs (count, failures, p50/p95
-queue wait and run time).
+queue wait and run time). Requests are the infer routes' (sync, or queued with ``Prefer: respond-async``).
 
     summary = summarise(Path(".maas/logs"))
     summary["models"][0]["latency_ms"]["p95"]
@@ -61,7 +61,7 @@ def summarise(log_dir: Path) -> dict[str, Any]:
         count += 1
         if "model" not in doc:
             continue
-        if "Invocations" in doc:
+        if "Invocations" in doc and str(doc.get("route", "")).endswith("/infer"):
             entry = requests.setdefault(_key(doc), {"latency": [], "errors": Counter(), "n": 0, "throttles": 0})
             entry["n"] += int(doc["Invocations"])
             entry["throttles"] += int(doc.get("Throttles", 0))

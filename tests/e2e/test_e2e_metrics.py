@@ -1,0 +1,58 @@
+"""Metrics on the local runtime: the functions' EMF records land in the state folder's logs; `maas stats` sums them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from maas.local.stats import emf_records
+
+from e2e_helpers import Platform, maas_cli, register_bytes
+
+INFER = "POST /v2/models/{name}/infer"
+
+
+def test_inference_emf_records_reach_the_logs_and_maas_stats_counts_them(
+    platform: Platform, make_tenant, models_dir: Path
+) -> None:
+    # Given a tenant with a READY model
+    tenant = make_tenant("publish,invoke,read")
+    key = tenant["publish,invoke,read"]
+    assert register_bytes(platform, key, "tiny", (models_dir / "tiny.onnx").read_bytes())["status"] == "READY"
+    body = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32", "data": [0.5] * 16}]}
+
+    # When it runs three inferences, asks for a version that does not exist, and sends one bad body
+    for _ in range(3):
+        assert platform.call("POST", "/v2/models/tiny/infer", key, json_body=body).status_code == 200
+    assert platform.call("POST", "/v2/models/tiny/versions/99/infer", key, json_body=body).status_code == 404
+    assert platform.call("POST", "/v2/models/tiny/infer", key, json_body={"inputs": "no"}).status_code == 400
+
+    # Then the inference function's log holds one EMF record per request, with the model and version in it
+    mine = [doc for doc in emf_records(platform.state_dir / "logs") if doc.get("tenant_id") == tenant.tenant_id]
+    inference = [doc for doc in mine if doc.get("route", "").startswith("POST /v2/")]
+    assert len(inference) == 5
+    served = [doc for doc in inference if doc["status"] == 200]
+    assert {(d["model"], d["model_version"], d["Invocations"], d["Errors"]) for d in served} == {("tiny", "1", 1, 0)}
+    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MaaS" for doc in inference)
+    assert {doc["function"] for doc in inference} == {doc["function"] for doc in served}  # one function
+    # and the control plane recorded the model's creation under its route
+    assert any(doc["route"] == "POST /v1/models" and doc["status"] == 201 for doc in mine)
+
+    # And `maas stats -o json` summarises them per model and version
+    listed = maas_cli("stats", "-o", "json", "--state-dir", str(platform.state_dir))
+    assert listed.returncode == 0, listed.stderr
+    models = {
+        (m["model"], m["model_version"]): m
+        for m in json.loads(listed.stdout)["models"]
+        if m["tenant_id"] == tenant.tenant_id
+    }
+    assert models[("tiny", "1")]["invocations"] == 3
+    assert models[("tiny", "1")]["errors"] == {}
+    assert models[("tiny", "1")]["latency_ms"]["p95"] >= models[("tiny", "1")]["latency_ms"]["p50"] > 0
+    assert models[("tiny", "99")]["errors"] == {"NOT_FOUND": 1}
+    assert models[("tiny", "-")]["errors"] == {"INVALID_REQUEST": 1}
+
+    # And the table form names the model for people
+    table = maas_cli("stats", "--state-dir", str(platform.state_dir))
+    assert table.returncode == 0, table.stderr
+    assert any(line.split()[:3] == [tenant.tenant_id, "tiny", "1"] for line in table.stdout.splitlines())
