@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from test_e2e_jobs import wait_for_jobs
+
 from maas.local.stats import emf_records
 
 from e2e_helpers import Platform, maas_cli, register_bytes
@@ -56,3 +58,30 @@ def test_inference_emf_records_reach_the_logs_and_maas_stats_counts_them(
     table = maas_cli("stats", "--state-dir", str(platform.state_dir))
     assert table.returncode == 0, table.stderr
     assert any(line.split()[:3] == [tenant.tenant_id, "tiny", "1"] for line in table.stdout.splitlines())
+
+
+def test_a_cpu_job_is_recorded_with_its_wait_and_run_time(platform: Platform, make_tenant, models_dir: Path) -> None:
+    # Given a cpu-target model and one asynchronous job on it, run by the CPU jobs function
+    tenant = make_tenant("publish,invoke,read")
+    key = tenant["publish,invoke,read"]
+    assert register_bytes(platform, key, "queued", (models_dir / "tiny.onnx").read_bytes())["status"] == "READY"
+    body = {"inputs": [{"name": "input", "shape": [2, 16], "datatype": "FP32", "data": [0.25] * 32}]}
+    response = platform.call("POST", "/v1/models/queued/jobs", key, json_body=body)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    assert wait_for_jobs(platform, key, [job_id])[job_id]["status"] == "SUCCEEDED"
+
+    # Then the CPU jobs function logged one job record with the model, the version and the attempt
+    (doc,) = [d for d in emf_records(platform.state_dir / "logs") if d.get("job_id") == job_id and "Jobs" in d]
+    assert (doc["tenant_id"], doc["model"], doc["model_version"], doc["JobAttempts"], doc["JobsFailed"]) == (
+        tenant.tenant_id,
+        "queued",
+        "1",
+        1,
+        0,
+    )
+    assert doc["JobRunTime"] > 0
+    # and `maas stats` shows it in its jobs
+    listed = maas_cli("stats", "-o", "json", "--state-dir", str(platform.state_dir))
+    jobs = [j for j in json.loads(listed.stdout)["jobs"] if j["tenant_id"] == tenant.tenant_id]
+    assert [(j["model"], j["jobs"], j["failed"]) for j in jobs] == [("queued", 1, 0)]

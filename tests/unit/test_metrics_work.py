@@ -66,7 +66,7 @@ def test_a_failed_job_counts_under_its_code_and_a_dead_letter_is_counted(mlp_onn
     by_name = families(records.take())
     (failed,) = by_name["Jobs"]
     assert (failed["JobsFailed"], failed["status"]) == (1, "FAILED")
-    assert ["service", "code"] in failed["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert failed["_aws"]["CloudWatchMetrics"][1]["Dimensions"] == [["service", "code"]]
     assert failed["code"] == "INVALID_REQUEST"
     (letter,) = by_name["DeadLetters"]
     assert letter["DeadLetters"] == 1
