@@ -7,6 +7,7 @@ from pathlib import Path
 
 from test_e2e_jobs import wait_for_jobs
 
+from maas.local.functions import wait_until
 from maas.local.stats import emf_records
 
 from e2e_helpers import Platform, maas_cli, register_bytes
@@ -71,8 +72,13 @@ def test_a_cpu_job_is_recorded_with_its_wait_and_run_time(platform: Platform, ma
     job_id = response.json()["job_id"]
     assert wait_for_jobs(platform, key, [job_id])[job_id]["status"] == "SUCCEEDED"
 
-    # Then the CPU jobs function logged one job record with the model, the version and the attempt
-    (doc,) = [d for d in emf_records(platform.state_dir / "logs") if d.get("job_id") == job_id and "Jobs" in d]
+    # Then the CPU jobs function logged one job record with the model, the version and the attempt (written when
+    # its invocation ends, which may be just after the job's status is readable)
+    def job_records() -> list[dict]:
+        return [d for d in emf_records(platform.state_dir / "logs") if d.get("job_id") == job_id and "Jobs" in d]
+
+    assert wait_until(lambda: bool(job_records()), timeout=30)
+    (doc,) = job_records()
     assert (doc["tenant_id"], doc["model"], doc["model_version"], doc["JobAttempts"], doc["JobsFailed"]) == (
         tenant.tenant_id,
         "queued",
