@@ -18,7 +18,7 @@ from maas.metrics import record_api_requests, record_request, records
 from maas.worker.engine import Action
 
 from tests.unit.test_batch_pipeline import BatchPlatform, jsonl
-from tests.unit.test_jobs import ACME, World, X, body
+from tests.unit.test_jobs import ACME, World, X, body, ingress, requested
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +71,15 @@ def test_a_failed_job_counts_under_its_code_and_a_dead_letter_is_counted(mlp_onn
     (letter,) = by_name["DeadLetters"]
     assert letter["DeadLetters"] == 1
     assert "not a job message" in letter["reason"]
+
+
+def test_an_event_the_ingress_rejects_is_counted_as_a_dead_letter(mlp_onnx: bytes, tmp_path) -> None:
+    gate, dead, _ = ingress(World(mlp_onnx, tmp_path))
+    assert gate.handle(requested("strangers", {"model": "tiny", "request": {}})) is None
+    assert len(dead.messages) == 1
+    (doc,) = records.take()
+    assert (doc["DeadLetters"], doc["source"]) == (1, "strangers")
+    assert doc["reason"]
 
 
 def test_a_batch_job_records_its_split_each_shard_and_its_end() -> None:
