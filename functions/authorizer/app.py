@@ -10,7 +10,7 @@ authorizer = wiring.authorizer(AuthorizerSettings.from_env())
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @capture_lambda_handler()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}

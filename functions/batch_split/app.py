@@ -13,7 +13,7 @@ batches = wiring.batch_splitter(BatchFunctionSettings.from_env())
 
 
 @logger.inject_lambda_context(correlation_id_path='Records[0].responseElements."x-amz-request-id"')
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @capture_lambda_handler()
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> None:

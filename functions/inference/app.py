@@ -11,7 +11,7 @@ api = wiring.inference_api(InferenceSettings.from_env())
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     log_request(event)

@@ -10,7 +10,7 @@ ingress = wiring.ingress(JobsApiSettings.from_env())
 
 
 @logger.inject_lambda_context(correlation_id_path="id")
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @capture_lambda_handler()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     job = ingress.handle(event)

@@ -3,6 +3,10 @@
 Handlers and lower layers import them from here, never create their own, so that every function logs with
 the same service name, correlation id and format.
 
+``metrics`` is Powertools' ``Metrics`` whose flush (``@metrics.log_metrics``, once per invocation) also writes
+the EMF records that ``maas.metrics`` buffered during the invocation; an invocation that recorded nothing
+(a health check) flushes quietly.
+
 The tracer is created on first use: building it loads the X-Ray SDK (about 170 ms), which a cold start
 should pay only when tracing is on.
 """
@@ -15,12 +19,27 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+from maas.metrics import records
 
 F = TypeVar("F", bound=Callable[..., Any])
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "maas")
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE, namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MaaS"))
+
+
+class PlatformEmfProvider(AmazonCloudWatchEMFProvider):
+    """Powertools' EMF provider, flushing ``maas.metrics.records`` too, without a warning when there is nothing."""
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        records.flush()
+        if self.metric_set or raise_on_empty_metrics:
+            super().flush_metrics(raise_on_empty_metrics)
+
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "MaaS")
+metrics = Metrics(provider=PlatformEmfProvider(service=SERVICE, namespace=NAMESPACE))
 
 
 @functools.cache
@@ -53,4 +72,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["capture_lambda_handler", "get_tracer", "logger", "metrics", "tracing_enabled"]
+__all__ = ["PlatformEmfProvider", "capture_lambda_handler", "get_tracer", "logger", "metrics", "tracing_enabled"]

@@ -10,6 +10,7 @@ benchmarks/infer_overhead.py). Bodies are OIP documents, optionally with binary 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -20,12 +21,13 @@ import pybase64
 from maas.api.auth import principal_from_context
 from maas.api.results import error_result
 from maas.domain import Principal
-from maas.errors import InvalidRequestError, NotFoundError
+from maas.errors import InvalidRequestError, MaasError, NotFoundError
 from maas.inference.protocol import HEADER_LENGTH
 from maas.inference.repository import ModelRepository
 from maas.inference.service import InferenceService
 from maas.inference.stats import ModelStatistics
 from maas.jobs.service import JobService
+from maas.metrics import UNMATCHED_ROUTE, record_request
 from maas.observability import logger
 
 try:
@@ -129,13 +131,21 @@ class OipApi:
         }
 
     def handle(self, event: dict[str, Any]) -> Result:
-        route = self.routes.get(event.get("routeKey", ""))
+        """Every /v2 request: its route, then one EMF record (``maas.metrics``: route, status, code, model)."""
+        started = time.perf_counter()
+        route_key = event.get("routeKey", "")
+        route = self.routes.get(route_key)
+        params = event.get("pathParameters") or {}
+        code = None
         try:
             if route is None:
                 raise NotFoundError(f"no route for {event.get('routeKey')}")
-            return route(event, event.get("pathParameters") or {})
+            result = route(event, params)
         except Exception as exc:
-            return error_result(exc)
+            code = exc.code if isinstance(exc, MaasError) else "INTERNAL"
+            result = error_result(exc)
+        _record(event, route_key if route else UNMATCHED_ROUTE, params, result, code=code, started=started)
+        return result
 
     def server_metadata(self, event: dict[str, Any], params: dict[str, str]) -> Result:
         _principal(event)
@@ -221,6 +231,46 @@ class OipApi:
             "headers": response_headers,
             "body": json.dumps({"job_id": job.job_id, "status": job.status, "location": location}),
         }
+
+
+_VERSION_FIELD = b'"model_version":"'
+
+
+def _served_version(result: Result, requested: str | None) -> str | None:
+    """The version that answered, from the response's head (its second field), without parsing the response."""
+    body = result.get("body")
+    if not isinstance(body, str):
+        return requested
+    # a binary answer starts with its JSON header: 344 base64 characters are its first 258 bytes
+    head = pybase64.b64decode(body[:344]) if result.get("isBase64Encoded") else body[:256].encode()
+    start = head.find(_VERSION_FIELD)
+    if start < 0:
+        return requested
+    start += len(_VERSION_FIELD)
+    end = head.find(b'"', start)
+    return head[start:end].decode() if end > start else requested
+
+
+def _record(
+    event: dict[str, Any], route: str, params: dict[str, str], result: Result, *, code: str | None, started: float
+) -> None:
+    context = event.get("requestContext") or {}
+    principal = (context.get("authorizer") or {}).get("lambda") or {}
+    status = result["statusCode"]
+    model = params.get("name")
+    version = params.get("version")
+    if status == 200 and model is not None and route.endswith("/infer"):
+        version = _served_version(result, version)
+    record_request(
+        route,
+        status,
+        (time.perf_counter() - started) * 1000,
+        code=code,
+        tenant_id=principal.get("tenant_id"),
+        model=model,
+        model_version=version,
+        request_id=context.get("requestId"),
+    )
 
 
 def log_request(event: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from maas.batch.formats import PredictionWriter, json_line, parse_json_lines
 from maas.batch.settings import BatchSettings
 from maas.domain.batch import ASSEMBLY_STALE_SECONDS, BatchJob, BatchStatus, outbox_prefix, result_key, split_errors_key
 from maas.events import BatchJobCompleted, BatchJobFailed
+from maas.metrics import BATCH_JOB, record
 from maas.observability import logger
 from maas.ports import BatchStore, BlobStore, EventPublisher
 
@@ -113,12 +114,14 @@ class BatchAssembler:
             self._announce_completed(job, status, manifest)
 
     def _announce_failed(self, job: BatchJob, reason: str) -> None:
+        _record_end(job, "FAILED")
         self.events.publish(
             BatchJobFailed(tenant_id=job.tenant_id, job_id=job.job_id, model=job.model, reason=reason),
         )
         self.store.mark_batch_announced(job.tenant_id, job.job_id)
 
     def _announce_completed(self, job: BatchJob, status: BatchStatus, manifest: dict[str, Any]) -> None:
+        _record_end(job, status.value)
         prefix = f"s3://{self.settings.outbox_bucket}/{outbox_prefix(job.tenant_id, job.job_id)}"
         self.events.publish(
             BatchJobCompleted(
@@ -135,3 +138,17 @@ class BatchAssembler:
             ),
         )
         self.store.mark_batch_announced(job.tenant_id, job.job_id)
+
+
+def _record_end(job: BatchJob, status: str) -> None:
+    failed = status == BatchStatus.FAILED.value
+    record(
+        BATCH_JOB,
+        {"BatchJobsCompleted": 0 if failed else 1, "BatchJobsFailed": 1 if failed else 0},
+        code="BATCH_FAILED" if failed else None,
+        tenant_id=job.tenant_id,
+        model=job.model,
+        model_version=str(job.version) if job.version is not None else None,
+        job_id=job.job_id,
+        status=status,
+    )

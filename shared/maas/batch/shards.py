@@ -8,6 +8,8 @@ same rows, the store counts the shard once, and the shard that completes the job
 
 from __future__ import annotations
 
+import time
+
 from maas.access import AccessPolicy
 from maas.batch.access import job_principal, model_access
 from maas.batch.assembly import BatchAssembler
@@ -15,6 +17,7 @@ from maas.batch.formats import json_line, parse_json_lines
 from maas.batch.settings import BatchSettings
 from maas.domain.batch import ShardMessage, result_key, shard_key
 from maas.inference.service import VersionResolver
+from maas.metrics import BATCH_SHARD, record
 from maas.observability import logger
 from maas.ports import BatchStore, BlobStore, ShardPredictor
 
@@ -51,11 +54,22 @@ class ShardRunner:
         rows = list(
             parse_json_lines(self.blobs.iter_bytes(bucket, shard_key(job.tenant_id, job.job_id, message.shard)))
         )
+        started = time.perf_counter()
         results = self.predictor.predict(version, rows)
+        run_ms = (time.perf_counter() - started) * 1000
         self.blobs.put(
             bucket, result_key(job.tenant_id, job.job_id, message.shard), b"".join(json_line(r) for r in results)
         )
         failed = sum(1 for r in results if "error" in r)
         if self.store.complete_shard(job.tenant_id, job.job_id, message.shard, len(results) - failed, failed):
             logger.info("shard done", extra={"job_id": job.job_id, "shard": message.shard, "rows": len(results)})
+            record(
+                BATCH_SHARD,
+                {"ShardRows": len(results), "ShardRowFailures": failed, "ShardRunTime": round(run_ms, 3)},
+                tenant_id=job.tenant_id,
+                model=job.model,
+                model_version=str(message.version),
+                job_id=job.job_id,
+                shard=message.shard,
+            )
         self.assembler.maybe_assemble(job.tenant_id, job.job_id)

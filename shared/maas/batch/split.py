@@ -35,6 +35,7 @@ from maas.domain.batch import (
 )
 from maas.errors import MaasError
 from maas.inference.service import VersionResolver
+from maas.metrics import BATCH_SPLIT, record
 from maas.observability import logger
 from maas.ports import BatchStore, BlobStore, QueueSender, RegistryStore
 
@@ -160,5 +161,13 @@ class BatchSplitter:
         )
         logger.info(
             "batch job split", extra={"job_id": job.job_id, "rows": rows, "shards": shards, "errors": len(errors)}
+        )
+        record(
+            BATCH_SPLIT,
+            {"BatchRows": rows, "BatchShards": shards, "BatchInputErrors": len(errors)},
+            tenant_id=job.tenant_id,
+            model=job.model,
+            model_version=str(version.version),
+            job_id=job.job_id,
         )
         self.assembler.maybe_assemble(job.tenant_id, job.job_id)  # every row may be malformed, or shards done

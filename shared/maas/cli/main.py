@@ -12,13 +12,13 @@ import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from maas.cli import aliases, batch, deploy, grants, inference, jobs, keys, local, models, tenants, worker
+from maas.cli import aliases, batch, deploy, grants, inference, jobs, keys, local, models, stats, tenants, worker
 from maas.cli.completion import bash_script
 from maas.cli.errors import ApiError
 from maas.cli.output import FORMATS, choose_format
 
 # In the order ``maas --help`` lists them.
-COMMAND_GROUPS = (local, tenants, keys, models, aliases, grants, inference, jobs, worker, batch, deploy)
+COMMAND_GROUPS = (local, tenants, keys, models, aliases, grants, inference, jobs, worker, batch, deploy, stats)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,6 +36,7 @@ from maas.errors import (
 from maas.events import InferenceFailed, InferenceJobQueued, InferenceRequestedDetail
 from maas.inference.pipeline import decode, preprocess
 from maas.inference.service import VersionResolver
+from maas.metrics import DEAD_LETTER, record
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, EventSourceStore, JobStore
 from maas.quotas import QuotaEnforcer, UsageRecorder
@@ -305,6 +306,7 @@ class Ingress:
                 "InferenceRequested rejected", extra={"reason": rejected.reason, "source": event.get("source")}
             )
             self.dead_letters.send(json.dumps({"reason": rejected.reason, "code": rejected.code, "event": event}))
+            record(DEAD_LETTER, {"DeadLetters": 1}, reason=rejected.reason[:200], source=str(event.get("source")))
             return None
 
     def _submit(self, event: dict[str, Any]) -> Job:

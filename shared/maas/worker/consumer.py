@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maas.domain.jobs import Job
+from maas.metrics import records
 from maas.observability import logger
 from maas.ports import JobStore
 from maas.worker.engine import Action, Handled, JobProcessor
@@ -131,6 +132,7 @@ class SqsConsumer:
         finally:
             with self._lock:
                 self._held.pop(held.message_id, None)
+            records.flush()  # this message's EMF records (stdout: the ECS log driver, or the local worker's log)
             self.handled += 1
             self._room.release()
 

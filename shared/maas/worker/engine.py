@@ -36,6 +36,7 @@ from maas.inference.cache import ModelCache
 from maas.inference.pipeline import decode, postprocess, predict, preprocess
 from maas.jobs.service import result_key
 from maas.memo import TtlCache
+from maas.metrics import DEAD_LETTER, JOB, record
 from maas.observability import logger
 from maas.ports import BlobStore, EventPublisher, JobStore, RegistryStore
 from maas.validation import ArtifactValidator
@@ -111,6 +112,12 @@ class JobProcessor:
 
     # --- one message ----------------------------------------------------------------------------------------
     def handle(self, body: str, on_claim: Callable[[Job], None] | None = None) -> Handled:
+        handled = self._handle(body, on_claim)
+        if handled.action == Action.DEAD:  # the consumer sends it to the dead-letter queue
+            record(DEAD_LETTER, {"DeadLetters": 1}, job_id=handled.job_id, reason=handled.reason[:200])
+        return handled
+
+    def _handle(self, body: str, on_claim: Callable[[Job], None] | None) -> Handled:
         kind = _kind(body)
         if kind == "validate":
             return self._validate(body)
@@ -146,6 +153,7 @@ class JobProcessor:
             logger.warning("lease lost before finishing; the other holder decides", extra={"job_id": job_id})
             return Handled(Action.DONE, job_id)
         self.completed += 1
+        _record_job(claimed, outcome, self.worker_id)
         logger.info(
             "job finished",
             extra={"job_id": job_id, "status": outcome.status, "worker": self.worker_id, "run_ms": outcome.run_ms},
@@ -329,6 +337,27 @@ class JobProcessor:
                 ),
             )
         self.jobs.mark_job_announced(job.tenant_id, job.job_id)
+
+
+def _record_job(job: Job, outcome: JobOutcome, worker: str) -> None:
+    failed = outcome.status != JobStatus.SUCCEEDED
+    record(
+        JOB,
+        {
+            "Jobs": 1,
+            "JobsFailed": 1 if failed else 0,
+            "JobAttempts": job.attempts,
+            "JobQueueWait": round(outcome.queue_ms or 0.0, 3),
+            "JobRunTime": round(outcome.run_ms or 0.0, 3),
+        },
+        code=(outcome.error_code or MaasError.code) if failed else None,
+        tenant_id=job.tenant_id,
+        model=job.model,
+        model_version=str(job.version),
+        job_id=job.job_id,
+        status=outcome.status.value,
+        worker=worker,
+    )
 
 
 def _kind(body: str) -> str | None:

@@ -7,6 +7,7 @@ so that OIP clients (tritonclient's HTTP client, KServe's) work against it uncha
     GET  /ping                                  200 once the model is loaded and warm, 503 before
     POST /invocations                           an OIP v2 infer request (JSON, or the binary tensor extension)
     GET  /v2/health/live | /v2/health/ready | /v2
+    GET  /metrics                               Prometheus text, Triton's nv_inference_* (maas.worker.prometheus)
     GET  /v2/models/{name}[/versions/1][/ready]
     POST /v2/models/{name}[/versions/1]/infer
 
@@ -27,6 +28,7 @@ import argparse
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,11 +40,12 @@ from maas.backends.base import Backend, BackendLoadError, SandboxPolicy, Tensors
 from maas.backends.loader import load_model_dir
 from maas.backends.onnx import smoke_inputs
 from maas.domain import Framework
-from maas.errors import InvalidRequestError, NotFoundError, NotReadyError, first_line
+from maas.errors import InvalidRequestError, MaasError, NotFoundError, NotReadyError, first_line
 from maas.inference.pipeline import decode, postprocess, predict, preprocess
 from maas.observability import logger
 from maas.settings import FunctionSettings, SandboxMode
 from maas.worker.batcher import BatcherClosedError, BatchStats, DynamicBatcher
+from maas.worker.prometheus import CONTENT_TYPE, WorkerMetrics
 from maas.worker.wire import HttpServer, Response
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
@@ -131,7 +134,11 @@ class WorkerApp:
         self.model_name = model_name
         self.max_request_bytes = max_request_bytes
         self.model: ServedModel | None = None
+        self.metrics = WorkerMetrics(
+            model_name, MODEL_VERSION, lambda: self.model.batcher.stats if self.model else None
+        )
         self._gets: dict[str, Callable[[], Response]] = {
+            "/metrics": lambda: (200, self.metrics.exposition(), CONTENT_TYPE, []),
             "/ping": self._ready,
             "/v2/health/ready": self._ready,
             "/v2/health/live": lambda: _json(200, {"live": True}),
@@ -164,7 +171,13 @@ class WorkerApp:
     def post(self, path: str, headers: dict[bytes, bytes], body: bytes, *, announced: bool) -> Response:
         if path not in self._infer_paths:
             raise self._not_found("POST", path)
-        encoded, header_length = self._loaded().infer(body, headers, announced=announced)
+        started = time.perf_counter()
+        try:
+            encoded, header_length = self._loaded().infer(body, headers, announced=announced)
+        except Exception as exc:
+            self.metrics.observe(time.perf_counter() - started, exc.code if isinstance(exc, MaasError) else "INTERNAL")
+            raise
+        self.metrics.observe(time.perf_counter() - started)
         if header_length is None:
             return 200, encoded, _JSON, []
         length = str(header_length)
