@@ -252,3 +252,13 @@ def _ok() -> Any:
     response.status_code = 200
     response._content = b""
     return response
+
+
+@pytest.mark.parametrize("name", ["Retry-After", "retry-after", "RETRY-AFTER"])
+def test_retry_after_is_read_whatever_the_case_of_its_name(name: str) -> None:
+    client, _ = scripted((429, {name: "3"}, {"error": "over quota", "code": "TOO_MANY_REQUESTS"}), retry=NO_RETRIES)
+
+    with pytest.raises(TooManyRequestsError) as raised:
+        client.get_model("m")
+
+    assert raised.value.retry_after == 3.0

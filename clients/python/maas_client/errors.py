@@ -24,7 +24,8 @@ class MaasApiError(MaasError):
         self.status = status
         self.code = code
         self.message = message
-        self.headers = dict(headers or {})
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        """The response's headers, by lower-case name (``error.headers["retry-after"]``)."""
 
 
 class BadRequestError(MaasApiError):
@@ -60,7 +61,7 @@ class TooManyRequestsError(MaasApiError):
 
     @property
     def retry_after(self) -> Optional[float]:
-        return parse_retry_after(self.headers.get("Retry-After"))
+        return parse_retry_after(self.headers.get("retry-after"))
 
 
 class ServiceUnavailableError(MaasApiError):
@@ -68,7 +69,7 @@ class ServiceUnavailableError(MaasApiError):
 
     @property
     def retry_after(self) -> Optional[float]:
-        return parse_retry_after(self.headers.get("Retry-After"))
+        return parse_retry_after(self.headers.get("retry-after"))
 
 
 class ServerError(MaasApiError):
