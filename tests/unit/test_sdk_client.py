@@ -262,3 +262,15 @@ def test_retry_after_is_read_whatever_the_case_of_its_name(name: str) -> None:
         client.get_model("m")
 
     assert raised.value.retry_after == 3.0
+
+
+def test_readiness_is_answered_at_once_not_retried() -> None:
+    waits, sleep = recorder()
+    not_ready = (503, {"Retry-After": "1"}, {"error": "no READY version yet", "code": "NOT_READY"})
+    client, adapter = scripted(not_ready, (200, {}, {}), sleep=sleep)
+
+    assert client.model_ready("m") is False
+    assert client.model_ready("m", 2) is True
+
+    assert waits == []
+    assert [r.path_url for r in adapter.seen] == ["/v2/models/m/ready", "/v2/models/m/versions/2/ready"]

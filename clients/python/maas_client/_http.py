@@ -56,15 +56,17 @@ class Transport:
         if self.api_key:
             self.session.headers["Authorization"] = f"Bearer {self.api_key}"
 
-    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One call, retried on 429 and 503 as the policy says; a ``MaasApiError`` for any error status."""
+    def send(self, method: str, path: str, *, retry: Optional[RetryPolicy] = None, **kwargs: Any) -> requests.Response:
+        """One call, retried on 429 and 503 as the policy (``retry``, else the client's) says; a ``MaasApiError``
+        for any error status."""
+        policy = retry or self.retry
         attempt = 0
         while True:
             response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
             if response.status_code < 400:
                 return response
-            if response.status_code in self.retry.statuses and attempt < self.retry.max_retries:
-                wait = self.retry.delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
+            if response.status_code in policy.statuses and attempt < policy.max_retries:
+                wait = policy.delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
                 if self.on_retry is not None:
                     self.on_retry(response.status_code, wait)
                 self.sleep(wait)

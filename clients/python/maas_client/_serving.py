@@ -7,7 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 from maas_client._control import VersionRef
-from maas_client._http import Transport, split_binary
+from maas_client._http import NO_RETRIES, Transport, split_binary
+from maas_client.errors import ServiceUnavailableError
 from maas_client.models import (
     BatchJob,
     EventSource,
@@ -33,10 +34,17 @@ class Serving:
 
     # --- health and metadata --------------------------------------------------------------------------------------
     def live(self) -> bool:
-        return self.http.send("GET", "/v2/health/live").status_code == 200
+        return self._up("/v2/health/live")
 
     def ready(self) -> bool:
-        return self.http.send("GET", "/v2/health/ready").status_code == 200
+        return self._up("/v2/health/ready")
+
+    def _up(self, path: str) -> bool:
+        """200: yes; 503: no, said at once (a health check is not retried: it is the question)."""
+        try:
+            return self.http.send("GET", path, retry=NO_RETRIES).status_code == 200
+        except ServiceUnavailableError:
+            return False
 
     def server_metadata(self) -> ServerMetadata:
         return ServerMetadata.model_validate(self.http.json("GET", "/v2"))
@@ -45,13 +53,8 @@ class Serving:
         return ModelMetadata.model_validate(self.http.json("GET", v2_path(name, version)))
 
     def model_ready(self, name: str, version: Optional[VersionRef] = None) -> bool:
-        """Whether the model (its default alias, or ``version``) serves now; a 503 retried to the end is False."""
-        from maas_client.errors import ServiceUnavailableError
-
-        try:
-            return self.http.send("GET", v2_path(name, version) + "/ready").status_code == 200
-        except ServiceUnavailableError:
-            return False
+        """Whether the model (its default alias, or ``version``) serves now: a 503 is False, at once."""
+        return self._up(v2_path(name, version) + "/ready")
 
     # --- Triton's extensions ----------------------------------------------------------------------------------------
     def model_stats(self, name: Optional[str] = None, version: Optional[VersionRef] = None) -> dict[str, Any]:
