@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from maas_client import NO_RETRIES, MaasClient, NotFoundError, RetryPolicy, TooManyRequestsError
 
-from e2e_helpers import ROOT, Platform
+from e2e_helpers import ROOT, Platform, maas_cli
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +225,35 @@ def test_the_sdk_installs_alone_and_works(platform: Platform, team: tuple[str, M
     assert report["shape"] == [2, 4]
     assert "sdk-tiny" in report["models"]
     assert report["missing"] == "NOT_FOUND"
+
+
+# --- the CLI, which talks through the SDK: -o json on the commands added with it ----------------------------------
+def test_cli_json_output_of_the_new_commands(platform: Platform, make_tenant: Any) -> None:
+    tenant = make_tenant("publish,invoke,read,admin")
+    env = {"MAAS_URL": platform.url, "MAAS_API_KEY": tenant["publish,invoke,read,admin"]}
+    source = f"{tenant.tenant_id}.orders"
+
+    def run(*argv: str) -> Any:
+        done = maas_cli("-o", "json", *argv, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    added = run("event-sources", "add", source)
+    listed = run("event-sources", "list")
+    deleted = run("event-sources", "delete", source)
+    health = run("health")
+    server = run("server")
+    quota = run("quotas", "get", tenant.tenant_id)
+    created = run("models", "create", "audited")
+    audit = run("audit", "--model", "audited")
+    batches = run("batch", "list")
+
+    assert (added["source"], added["tenant_id"]) == (source, tenant.tenant_id)
+    assert [s["source"] for s in listed] == [source]
+    assert deleted == {"source": source, "deleted": True}
+    assert health == {"url": platform.url, "live": True, "ready": True}
+    assert server["name"]
+    assert quota == {"tenant_id": tenant.tenant_id, "quota": None}
+    assert created["name"] == "audited"
+    assert [e["action"] for e in audit] == ["model.created"]
+    assert batches == []
