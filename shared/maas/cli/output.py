@@ -23,7 +23,7 @@ def wants_json() -> bool:
 def plain(value: Any) -> Any:
     """What the SDK answered (pydantic models, lists of them, iterators of pages) as JSON values."""
     if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
+        return value.model_dump(mode="json", exclude_unset=True)  # what the API sent, no more
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple) or hasattr(value, "__next__"):
