@@ -23,9 +23,10 @@ LAMBDA_RUNTIME := build/lambda-runtime
 install: $(STAMP)
 
 # pip takes torch==2.13.0 (CPU) from the machine's wheel folder when it is there, and from PyPI otherwise.
-$(STAMP): pyproject.toml
+# The SDK (clients/python, maas_client) goes in beside it: the CLI talks through it; it adds no pinned package.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e clients/python
 	@touch $(STAMP)
 
 demo: install
@@ -93,7 +94,7 @@ lint: install sam
 	$(SAM_ENV) $(SAM) validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared/maas
+	$(VENV)/bin/mypy shared/maas clients/python/maas_client
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/cfn-lint infra/*.yaml
 	$(PY) -m maas.local.translate template.yaml --output build/template.translated.json

@@ -25,6 +25,7 @@ from maas.domain.audit import AuditEntry
 from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
 from maas.domain.stats import InferenceCounters, VersionStats
+from maas.domain.paging import Page, page_of
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 from maas.events import PlatformEvent
 from maas.ports import BlobInfo
@@ -34,6 +35,10 @@ M = TypeVar("M", bound=BaseModel)
 
 def _copy(obj: M) -> M:
     return obj.model_copy(deep=True)
+
+
+def _pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}"  # the table's partition key: the fakes' page tokens are the adapters' tokens
 
 
 class InMemoryRegistryStore:
@@ -77,8 +82,9 @@ class InMemoryRegistryStore:
         key = self.keys.get((tenant_id, key_id))
         return _copy(key) if key else None
 
-    def list_keys(self, tenant_id: str) -> list[ApiKey]:
-        return [_copy(k) for (t, _), k in sorted(self.keys.items()) if t == tenant_id]
+    def list_keys(self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None) -> Page[ApiKey]:
+        rows = [(f"KEY#{k}", _copy(key)) for (t, k), key in self.keys.items() if t == tenant_id]
+        return page_of(rows, _pk(tenant_id), "KEY#", limit=limit, next_token=next_token)
 
     def revoke_key(self, tenant_id: str, key_id: str, when: datetime) -> bool:
         with self._lock:
@@ -102,8 +108,10 @@ class InMemoryRegistryStore:
         model = self.models.get((tenant_id, name))
         return _copy(model) if model else None
 
-    def list_models(self, tenant_id: str) -> list[Model]:
-        return [_copy(m) for (t, _), m in sorted(self.models.items()) if t == tenant_id and m.deleted_at is None]
+    def list_models(self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None) -> Page[Model]:
+        rows = [(f"MODEL#{n}", _copy(m)) for (t, n), m in self.models.items() if t == tenant_id]
+        keep = lambda m: m.deleted_at is None  # noqa: E731
+        return page_of(rows, _pk(tenant_id), "MODEL#", limit=limit, next_token=next_token, keep=keep)
 
     def update_model(self, model: Model) -> None:
         with self._lock:
@@ -132,8 +140,11 @@ class InMemoryRegistryStore:
         found = self.versions.get((tenant_id, model, version))
         return _copy(found) if found else None
 
-    def list_versions(self, tenant_id: str, model: str) -> list[ModelVersion]:
-        return [_copy(v) for (t, m, _), v in sorted(self.versions.items()) if (t, m) == (tenant_id, model)]
+    def list_versions(
+        self, tenant_id: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[ModelVersion]:
+        rows = [(f"VERSION#{m}#{n:010d}", _copy(v)) for (t, m, n), v in self.versions.items() if t == tenant_id]
+        return page_of(rows, _pk(tenant_id), f"VERSION#{model}#", limit=limit, next_token=next_token)
 
     def finish_version(self, version: ModelVersion) -> bool:
         with self._lock:
@@ -160,8 +171,11 @@ class InMemoryRegistryStore:
         alias = self.aliases.get((tenant_id, model, name))
         return _copy(alias) if alias else None
 
-    def list_aliases(self, tenant_id: str, model: str) -> list[Alias]:
-        return [_copy(a) for (t, m, _), a in sorted(self.aliases.items()) if (t, m) == (tenant_id, model)]
+    def list_aliases(
+        self, tenant_id: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Alias]:
+        rows = [(f"ALIAS#{m}#{n}", _copy(a)) for (t, m, n), a in self.aliases.items() if t == tenant_id]
+        return page_of(rows, _pk(tenant_id), f"ALIAS#{model}#", limit=limit, next_token=next_token)
 
     def save_alias(self, alias: Alias, expected_revision: int) -> None:
         with self._lock:
@@ -184,8 +198,11 @@ class InMemoryRegistryStore:
         grant = self.grants.get((owner, model, grantee))
         return _copy(grant) if grant else None
 
-    def list_grants(self, owner: str, model: str) -> list[Grant]:
-        return [_copy(g) for (o, m, _), g in sorted(self.grants.items()) if (o, m) == (owner, model)]
+    def list_grants(
+        self, owner: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Grant]:
+        rows = [(f"GRANT#{m}#{g}", _copy(grant)) for (o, m, g), grant in self.grants.items() if o == owner]
+        return page_of(rows, _pk(owner), f"GRANT#{model}#", limit=limit, next_token=next_token)
 
     def put_grant(self, grant: Grant) -> None:
         with self._lock:
@@ -252,9 +269,12 @@ class InMemoryRegistryStore:
         with self._lock:
             self.audit.append(_copy(entry))
 
-    def list_audit(self, tenant_id: str, limit: int) -> list[AuditEntry]:
-        mine = [e for e in self.audit if e.tenant_id == tenant_id]
-        return [_copy(e) for e in reversed(mine)][:limit]
+    def list_audit(
+        self, tenant_id: str, limit: int | None = None, *, model: str | None = None, next_token: str | None = None
+    ) -> Page[AuditEntry]:
+        rows = [(f"AUDIT#{e.at.isoformat()}#{e.entry_id}", _copy(e)) for e in self.audit if e.tenant_id == tenant_id]
+        keep = None if model is None else (lambda e: e.model == model)
+        return page_of(rows, _pk(tenant_id), "AUDIT#", limit=limit, next_token=next_token, newest_first=True, keep=keep)
 
     # --- shadow statistics ----------------------------------------------------------------------------------
     def record_shadow_sample(
@@ -415,17 +435,19 @@ class InMemoryJobStore:
         return _copy(job) if job and not job.expired() else None
 
     def list_jobs(
-        self, tenant_id: str, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
-    ) -> list[Job]:
-        found = [
-            _copy(j)
-            for (t, _), j in sorted(self.jobs.items(), reverse=True)
-            if t == tenant_id
-            and not j.expired()
-            and (status is None or j.status == status)
-            and (model is None or j.model == model)
-        ]
-        return found[:limit]
+        self,
+        tenant_id: str,
+        *,
+        status: JobStatus | None = None,
+        model: str | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> Page[Job]:
+        def keep(j: Job) -> bool:
+            return not j.expired() and (status is None or j.status == status) and (model is None or j.model == model)
+
+        rows = [(f"JOB#{i}", _copy(j)) for (t, i), j in self.jobs.items() if t == tenant_id]
+        return page_of(rows, _pk(tenant_id), "JOB#", limit=limit, next_token=next_token, newest_first=True, keep=keep)
 
     def claim_job(
         self,
@@ -517,8 +539,11 @@ class InMemoryEventSourceStore:
     def get_event_source(self, tenant_id: str, source: str) -> EventSource | None:
         return self.sources.get((tenant_id, source))
 
-    def list_event_sources(self, tenant_id: str) -> list[EventSource]:
-        return sorted((s for s in self.sources.values() if s.tenant_id == tenant_id), key=lambda s: s.source)
+    def list_event_sources(
+        self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[EventSource]:
+        rows = [(f"SOURCE#{s.source}", s) for s in self.sources.values() if s.tenant_id == tenant_id]
+        return page_of(rows, _pk(tenant_id), "SOURCE#", limit=limit, next_token=next_token)
 
     def delete_event_source(self, tenant_id: str, source: str) -> bool:
         return self.sources.pop((tenant_id, source), None) is not None
@@ -555,10 +580,15 @@ class InMemoryBatchStore:
         job = self._stored(tenant_id, job_id)
         return _copy(job) if job else None
 
-    def list_batches(self, tenant_id: str, limit: int = 100) -> list[BatchJob]:
-        # the table's sort key is BATCH#<job id>, and job ids begin with their creation time: newest first
-        found = [_copy(j) for (t, _), j in sorted(self.batches.items(), reverse=True) if t == tenant_id]
-        return found[:limit]
+    def list_batches(self, tenant_id: str, limit: int = 100, *, next_token: str | None = None) -> Page[BatchJob]:
+        # the table's sort key is BATCH#<job id>, and job ids begin with their creation time: newest first; a
+        # job's shard records (BATCH#<id>#S#<shard>) are read and passed over, as the adapter's filter does
+        rows: list[tuple[str, BatchJob | None]] = [
+            (f"BATCH#{i}", _copy(j)) for (t, i), j in self.batches.items() if t == tenant_id
+        ]
+        rows += [(f"BATCH#{i}#S#{s:06d}", None) for (t, i, s) in self.shards if t == tenant_id]
+        page = page_of(rows, _pk(tenant_id), "BATCH#", limit=limit, next_token=next_token, newest_first=True, keep=bool)
+        return Page([j for j in page if j is not None], page.next_token)
 
     def claim_split(self, tenant_id: str, job_id: str, token: str, now: float, stale_before: float) -> bool:
         with self._lock:

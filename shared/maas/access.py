@@ -13,6 +13,7 @@ from maas.audit import AuditLog
 from maas.authz import require
 from maas.domain import Principal, Scope
 from maas.domain.access import Action, Grant, ModelAccess, Quota, split_ref
+from maas.domain.paging import Page
 from maas.errors import ForbiddenError, NotFoundError
 from maas.memo import TtlCache
 from maas.ports import GrantStore
@@ -103,10 +104,14 @@ class Grants:
         model = self._models.get_model(owner, name)  # type: ignore[attr-defined]
         return model is not None and model.deleted_at is None
 
-    def list(self, principal: Principal, ref: str) -> list[Grant]:
+    def list(
+        self, principal: Principal, ref: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Grant]:
 
         require(principal, Scope.READ)
-        return self._store.list_grants(principal.tenant_id, self._own_model(principal, ref))
+        return self._store.list_grants(
+            principal.tenant_id, self._own_model(principal, ref), limit=limit, next_token=next_token
+        )
 
     def revoke(self, principal: Principal, ref: str, grantee: str) -> Grant:
 

@@ -17,6 +17,7 @@ from maas.audit import AuditLog
 from maas.authz import require
 from maas.domain import Model, ModelVersion, Principal, Scope, VersionStatus
 from maas.domain.aliases import DEFAULT_ALIAS, Alias, AliasTarget, Route, parse_etag
+from maas.domain.paging import Page
 from maas.domain.shadow import stats_summary
 from maas.errors import ConflictError, InvalidRequestError, NotFoundError, PreconditionFailedError
 from maas.events import AliasUpdated
@@ -71,10 +72,12 @@ class Aliases:
             raise NotFoundError(f"alias '{name}' of model '{model}' not found")
         return alias
 
-    def list(self, principal: Principal, model: str) -> list[Alias]:
+    def list(
+        self, principal: Principal, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Alias]:
         require(principal, Scope.READ)
         self._model(principal, model)
-        return self._aliases.list_aliases(principal.tenant_id, model)
+        return self._aliases.list_aliases(principal.tenant_id, model, limit=limit, next_token=next_token)
 
     def shadow_report(self, principal: Principal, model: str, name: str) -> dict[str, Any]:
         """How the alias's shadow compares with its live traffic so far."""

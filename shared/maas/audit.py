@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from maas.authz import require
 from maas.domain import Principal, Scope
 from maas.domain.audit import AuditEntry, actor_of
+from maas.domain.paging import Page
 from maas.ports import AuditStore
 
 
@@ -43,12 +44,11 @@ class AuditLog:
             )
         )
 
-    def list(self, principal: Principal, model: str | None = None, limit: int = 100) -> list[AuditEntry]:
+    def list(
+        self, principal: Principal, model: str | None = None, limit: int = 100, *, next_token: str | None = None
+    ) -> Page[AuditEntry]:
         require(principal, Scope.READ)
-        entries = self._store.list_audit(principal.tenant_id, limit=1000 if model else limit)
-        if model is not None:
-            entries = [e for e in entries if e.model == model][:limit]
-        return entries
+        return self._store.list_audit(principal.tenant_id, limit, model=model, next_token=next_token)
 
 
 def _plain(value: Any) -> Any:

@@ -18,6 +18,7 @@ from maas.domain.audit import AuditEntry
 from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
 from maas.domain.stats import InferenceCounters, VersionStats
+from maas.domain.paging import Page
 from maas.events import PlatformEvent
 
 
@@ -34,7 +35,8 @@ class RegistryStore(Protocol):
 
     def get_key(self, tenant_id: str, key_id: str) -> ApiKey | None: ...
 
-    def list_keys(self, tenant_id: str) -> list[ApiKey]: ...
+    def list_keys(self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None) -> Page[ApiKey]:
+        """Every list method takes a page's ``limit`` and the ``next_token`` of the page before (maas.domain.paging)."""
 
     def revoke_key(self, tenant_id: str, key_id: str, when: datetime) -> bool:
         """Mark a key revoked; False when there is no such key."""
@@ -44,7 +46,9 @@ class RegistryStore(Protocol):
 
     def get_model(self, tenant_id: str, name: str) -> Model | None: ...
 
-    def list_models(self, tenant_id: str) -> list[Model]: ...
+    def list_models(
+        self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Model]: ...
 
     def update_model(self, model: Model) -> None:
         """Write a model's description, target and batching."""
@@ -56,7 +60,9 @@ class RegistryStore(Protocol):
 
     def get_version(self, tenant_id: str, model: str, version: int) -> ModelVersion | None: ...
 
-    def list_versions(self, tenant_id: str, model: str) -> list[ModelVersion]: ...
+    def list_versions(
+        self, tenant_id: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[ModelVersion]: ...
 
     def finish_version(self, version: ModelVersion) -> bool:
         """Write a validated version only if the stored one is still PENDING_UPLOAD; False if it was not."""
@@ -79,7 +85,9 @@ class AliasStore(Protocol):
 
     def get_alias(self, tenant_id: str, model: str, name: str) -> Alias | None: ...
 
-    def list_aliases(self, tenant_id: str, model: str) -> list[Alias]: ...
+    def list_aliases(
+        self, tenant_id: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Alias]: ...
 
     def save_alias(self, alias: Alias, expected_revision: int) -> None:
         """Write if the stored revision is ``expected_revision`` (0: no alias yet); PreconditionFailedError if not."""
@@ -93,7 +101,9 @@ class GrantStore(Protocol):
 
     def get_grant(self, owner: str, model: str, grantee: str) -> Grant | None: ...
 
-    def list_grants(self, owner: str, model: str) -> list[Grant]: ...
+    def list_grants(
+        self, owner: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Grant]: ...
 
     def put_grant(self, grant: Grant) -> None: ...
 
@@ -106,7 +116,9 @@ class GrantStore(Protocol):
 class AuditStore(Protocol):
     def put_audit(self, entry: AuditEntry) -> None: ...
 
-    def list_audit(self, tenant_id: str, limit: int) -> list[AuditEntry]:
+    def list_audit(
+        self, tenant_id: str, limit: int | None = None, *, model: str | None = None, next_token: str | None = None
+    ) -> Page[AuditEntry]:
         """Newest first."""
 
 
@@ -160,8 +172,14 @@ class JobStore(Protocol):
     def get_job(self, tenant_id: str, job_id: str) -> Job | None: ...
 
     def list_jobs(
-        self, tenant_id: str, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
-    ) -> list[Job]:
+        self,
+        tenant_id: str,
+        *,
+        status: JobStatus | None = None,
+        model: str | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> Page[Job]:
         """Newest first."""
 
     def claim_job(
@@ -205,7 +223,9 @@ class EventSourceStore(Protocol):
 
     def get_event_source(self, tenant_id: str, source: str) -> EventSource | None: ...
 
-    def list_event_sources(self, tenant_id: str) -> list[EventSource]: ...
+    def list_event_sources(
+        self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[EventSource]: ...
 
     def delete_event_source(self, tenant_id: str, source: str) -> bool: ...
 
@@ -222,7 +242,7 @@ class BatchStore(Protocol):
 
     def get_batch(self, tenant_id: str, job_id: str) -> BatchJob | None: ...
 
-    def list_batches(self, tenant_id: str, limit: int = 100) -> list[BatchJob]:
+    def list_batches(self, tenant_id: str, limit: int = 100, *, next_token: str | None = None) -> Page[BatchJob]:
         """Newest first."""
 
     def claim_split(self, tenant_id: str, job_id: str, token: str, now: float, stale_before: float) -> bool:

@@ -22,6 +22,7 @@ from maas.domain import (
     utcnow,
 )
 from maas.domain.access import Action, ModelAccess
+from maas.domain.paging import Page
 from maas.errors import ConflictError, InvalidRequestError, NotFoundError
 from maas.ports import AliasStore, BlobStore, RegistryStore
 
@@ -142,9 +143,11 @@ class Registry:
             raise NotFoundError(f"model '{name}' not found")
         return model
 
-    def list_models(self, principal: Principal) -> list[Model]:
+    def list_models(
+        self, principal: Principal, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Model]:
         require(principal, Scope.READ)
-        return self._store.list_models(principal.tenant_id)
+        return self._store.list_models(principal.tenant_id, limit=limit, next_token=next_token)
 
     def create_version(
         self, principal: Principal, name: str, declared_sha256: str | None, signature: Signature | None = None
@@ -224,11 +227,13 @@ class Registry:
         alias = self._aliases.get_alias(tenant_id, model, ref) if self._aliases is not None else None
         return max(alias.routes, key=lambda r: r.weight).version if alias else None
 
-    def list_versions(self, principal: Principal, name: str) -> list[ModelVersion]:
+    def list_versions(
+        self, principal: Principal, name: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[ModelVersion]:
         model, access = self._readable(principal, name)
-        versions = self._store.list_versions(model.tenant_id, model.name)
+        versions = self._store.list_versions(model.tenant_id, model.name, limit=limit, next_token=next_token)
         reach = self._grant_reach(model, access)
-        return versions if reach is None else [v for v in versions if v.version in reach[1]]
+        return versions if reach is None else Page([v for v in versions if v.version in reach[1]], versions.next_token)
 
     def _alias_users(self, tenant_id: str, name: str, number: int | None = None) -> list[str]:
         if self._aliases is None:

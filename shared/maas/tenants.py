@@ -6,6 +6,7 @@ from maas import keys
 from maas.audit import AuditLog
 from maas.authz import require_tenant_admin
 from maas.domain import OPERATOR_TENANT, ApiKey, Principal, Scope, Tenant, utcnow
+from maas.domain.paging import Page
 from maas.errors import ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError
 from maas.ports import RegistryStore
 
@@ -46,9 +47,11 @@ class Tenants:
             )
         return record, api_key
 
-    def list_keys(self, principal: Principal, tenant_id: str) -> list[ApiKey]:
+    def list_keys(
+        self, principal: Principal, tenant_id: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[ApiKey]:
         require_tenant_admin(principal, tenant_id)
-        return self._store.list_keys(tenant_id)
+        return self._store.list_keys(tenant_id, limit=limit, next_token=next_token)
 
     def revoke_key(self, principal: Principal, tenant_id: str, key_id: str) -> None:
         require_tenant_admin(principal, tenant_id)

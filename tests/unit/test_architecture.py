@@ -144,3 +144,38 @@ def test_type_checking_imports_are_only_where_the_architecture_allows_them() -> 
 def test_a_module_has_at_most_400_lines(module: str) -> None:
     lines = len(modules()[module].read_text().splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines"
+
+
+# --- the SDK (clients/python/maas_client): its own distribution, beside the package, never inside it -----------
+SDK = ROOT.parent / "clients" / "python" / "maas_client"
+SERVER_PACKAGES = {"maas", "boto3", "botocore", "aws_lambda_powertools", "orjson", "pybase64", "onnxruntime", "torch"}
+
+
+def _imported_packages(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(SDK.glob("*.py")), ids=lambda p: p.name)
+def test_the_sdk_needs_none_of_the_servers_packages(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    module_level = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+
+    assert _imported_packages(tree) & SERVER_PACKAGES == set()
+    # numpy is an extra: imported where arrays are made, never when the SDK is
+    assert "numpy" not in _imported_packages(ast.Module(body=module_level, type_ignores=[]))
+    assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def test_only_the_cli_imports_the_sdk() -> None:
+    users = [
+        module
+        for module, path in modules().items()
+        if "maas_client" in _imported_packages(ast.parse(path.read_text())) and not module.startswith("maas.cli.")
+    ]
+    assert users == []

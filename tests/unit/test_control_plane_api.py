@@ -212,7 +212,7 @@ def test_a_created_model_is_201_and_can_be_read(call: Client) -> None:
     assert created["framework"] == "onnx"
     assert created["description"] == "d"
     assert call("GET", "/v1/models/m", ACME_READ) == (200, created)
-    assert call("GET", "/v1/models", ACME_READ) == (200, {"models": [created]})
+    assert call("GET", "/v1/models", ACME_READ) == (200, {"models": [created], "next_token": None})
 
 
 def test_a_duplicate_model_is_409(call: Client, model: str) -> None:
@@ -230,7 +230,7 @@ def test_another_tenants_model_is_404(call: Client, model: str) -> None:
     ]:
         status, body = call(method, path, GLOBEX_ADMIN)
         assert_error(status, body, 404, "NOT_FOUND")
-    assert call("GET", "/v1/models", GLOBEX_ADMIN) == (200, {"models": []})
+    assert call("GET", "/v1/models", GLOBEX_ADMIN) == (200, {"models": [], "next_token": None})
 
 
 # --- versions -------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from maas.access import Grants
 from maas.aliases import Aliases
 from maas.api.auth import principal_from_context
+from maas.api.paging import DEFAULT_PAGE, PageLimit, PageToken
 from maas.api.responses import install_error_handlers
 from maas.api.results import error_result
 from maas.api.schemas import (
@@ -99,9 +100,11 @@ def tenants_router(tenants: Tenants) -> APIGatewayHttpRouter:
         return _created(CreatedKeyResponse(**KeyResponse.of(record).model_dump(), api_key=api_key))
 
     @router.get("/v1/tenants/<tenant_id>/keys", summary="List a tenant's keys (never the keys themselves)")
-    def handle_list_keys(tenant_id: str) -> KeyListResponse:
-        keys = tenants.list_keys(_principal(router), tenant_id)
-        return KeyListResponse(keys=[KeyResponse.of(k) for k in sorted(keys, key=lambda k: k.created_at)])
+    def handle_list_keys(
+        tenant_id: str, limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None
+    ) -> KeyListResponse:
+        keys = tenants.list_keys(_principal(router), tenant_id, limit=limit, next_token=next_token)
+        return KeyListResponse(keys=[KeyResponse.of(k) for k in keys], next_token=keys.next_token)
 
     @router.delete("/v1/tenants/<tenant_id>/keys/<key_id>", summary="Revoke an API key")
     def handle_revoke_key(tenant_id: str, key_id: str) -> Response[None]:
@@ -129,9 +132,9 @@ def models_router(registry: Registry) -> APIGatewayHttpRouter:
         return ModelResponse.of(model)
 
     @router.get("/v1/models", summary="List the tenant's models")
-    def handle_list_models() -> ModelListResponse:
-        models = registry.list_models(_principal(router))
-        return ModelListResponse(models=[ModelResponse.of(m) for m in models])
+    def handle_list_models(limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None) -> ModelListResponse:
+        models = registry.list_models(_principal(router), limit=limit, next_token=next_token)
+        return ModelListResponse(models=[ModelResponse.of(m) for m in models], next_token=models.next_token)
 
     @router.get("/v1/models/<name>", summary="Show a model")
     def handle_get_model(name: str) -> ModelResponse:
@@ -155,9 +158,11 @@ def models_router(registry: Registry) -> APIGatewayHttpRouter:
         )
 
     @router.get("/v1/models/<name>/versions", summary="List a model's versions")
-    def handle_list_versions(name: str) -> VersionListResponse:
-        versions = registry.list_versions(_principal(router), name)
-        return VersionListResponse(versions=[VersionResponse.of(v) for v in versions])
+    def handle_list_versions(
+        name: str, limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None
+    ) -> VersionListResponse:
+        versions = registry.list_versions(_principal(router), name, limit=limit, next_token=next_token)
+        return VersionListResponse(versions=[VersionResponse.of(v) for v in versions], next_token=versions.next_token)
 
     @router.get("/v1/models/<name>/versions/<version>", summary="Show a version: status, sha256, signature")
     def handle_get_version(name: str, version: VersionNumber) -> VersionResponse:
@@ -201,8 +206,11 @@ def aliases_router(aliases: Aliases) -> APIGatewayHttpRouter:
         return _alias_response(aliases.set(_principal(router), name, alias, target, if_match()))
 
     @router.get("/v1/models/<name>/aliases", summary="List a model's aliases with their history")
-    def handle_list_aliases(name: str) -> AliasListResponse:
-        return AliasListResponse(aliases=[AliasResponse.of(a) for a in aliases.list(_principal(router), name)])
+    def handle_list_aliases(
+        name: str, limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None
+    ) -> AliasListResponse:
+        found = aliases.list(_principal(router), name, limit=limit, next_token=next_token)
+        return AliasListResponse(aliases=[AliasResponse.of(a) for a in found], next_token=found.next_token)
 
     @router.get("/v1/models/<name>/aliases/<alias>", summary="Show an alias")
     def handle_get_alias(name: str, alias: str) -> Response[AliasResponse]:
@@ -283,8 +291,11 @@ def grants_router(grants: Grants) -> APIGatewayHttpRouter:
         return GrantResponse.of(grant)
 
     @router.get("/v1/models/<name>/grants", summary="List who a model is shared with")
-    def handle_list_grants(name: str) -> GrantListResponse:
-        return GrantListResponse(grants=[GrantResponse.of(g) for g in grants.list(_principal(router), name)])
+    def handle_list_grants(
+        name: str, limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None
+    ) -> GrantListResponse:
+        found = grants.list(_principal(router), name, limit=limit, next_token=next_token)
+        return GrantListResponse(grants=[GrantResponse.of(g) for g in found], next_token=found.next_token)
 
     @router.delete("/v1/models/<name>/grants/<tenant_id>", summary="Revoke a grant")
     def handle_revoke_grant(name: str, tenant_id: str) -> Response[None]:
@@ -324,10 +335,12 @@ def audit_router(audit: AuditLog) -> APIGatewayHttpRouter:
 
     @router.get("/v1/audit", summary="Control-plane changes to the tenant's objects, newest first")
     def handle_audit(
-        model: Annotated[str | None, Query()] = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+        model: Annotated[str | None, Query()] = None,
+        limit: PageLimit = DEFAULT_PAGE,
+        next_token: PageToken = None,
     ) -> dict[str, Any]:
-        entries = audit.list(_principal(router), model, limit)
-        return {"entries": [e.model_dump(mode="json") for e in entries]}
+        entries = audit.list(_principal(router), model, limit, next_token=next_token)
+        return {"entries": [e.model_dump(mode="json") for e in entries], "next_token": entries.next_token}
 
     return router
 

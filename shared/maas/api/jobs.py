@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from maas.api.control_plane import ControlPlaneResolver, _principal
 from maas.api.inference import decode_body
+from maas.api.paging import DEFAULT_PAGE, PageLimit, PageToken
 from maas.api.responses import install_error_handlers
 from maas.batch.service import BatchService
 from maas.domain.batch import BatchFormat, BatchJob, BatchStatus
@@ -60,6 +61,7 @@ class SubmittedResponse(BaseModel):
 
 class JobListResponse(BaseModel):
     jobs: list[JobResponse]
+    next_token: str | None = None
 
 
 class EventSourceRequest(BaseModel):
@@ -70,6 +72,7 @@ class EventSourceRequest(BaseModel):
 
 class EventSourceListResponse(BaseModel):
     event_sources: list[EventSource]
+    next_token: str | None = None
 
 
 def location(job_id: str) -> str:
@@ -138,10 +141,12 @@ def jobs_router(jobs: JobService) -> APIGatewayHttpRouter:
     def handle_list_jobs(
         status: Annotated[JobStatus | None, Query()] = None,
         model: Annotated[str | None, Query(max_length=200)] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        limit: PageLimit = DEFAULT_PAGE,
+        next_token: PageToken = None,
     ) -> JobListResponse:
-        found = jobs.list(_principal(router), status=status, model=model, limit=limit)
-        return JobListResponse(jobs=[job_response(jobs, j, with_result=False) for j in found])
+        found = jobs.list(_principal(router), status=status, model=model, limit=limit, next_token=next_token)
+        listed = [job_response(jobs, j, with_result=False) for j in found]
+        return JobListResponse(jobs=listed, next_token=found.next_token)
 
     @router.delete("/v1/jobs/<job_id>", summary="Cancel a QUEUED job")
     def handle_cancel_job(job_id: str) -> JobResponse:
@@ -159,8 +164,11 @@ def event_sources_router(sources: EventSources) -> APIGatewayHttpRouter:
         return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=registered)
 
     @router.get("/v1/event-sources", summary="The tenant's event sources")
-    def handle_list_event_sources() -> EventSourceListResponse:
-        return EventSourceListResponse(event_sources=sources.list(_principal(router)))
+    def handle_list_event_sources(
+        limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None
+    ) -> EventSourceListResponse:
+        found = sources.list(_principal(router), limit=limit, next_token=next_token)
+        return EventSourceListResponse(event_sources=found, next_token=found.next_token)
 
     @router.delete("/v1/event-sources/<source>", summary="Unregister an event source")
     def handle_delete_event_source(source: str) -> Response[None]:
@@ -263,8 +271,9 @@ def batch_router(batches: BatchService) -> APIGatewayHttpRouter:
         return batch_response(batches, batches.get(_principal(router), job_id))
 
     @router.get("/v1/batch-jobs", summary="The tenant's batch jobs, newest first")
-    def handle_list_batches(limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-        found = batches.list_jobs(_principal(router), limit)
-        return {"batch_jobs": [batch_response(batches, j, with_downloads=False).model_dump(mode="json") for j in found]}
+    def handle_list_batches(limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None) -> dict[str, Any]:
+        found = batches.list_jobs(_principal(router), limit, next_token=next_token)
+        listed = [batch_response(batches, j, with_downloads=False).model_dump(mode="json") for j in found]
+        return {"batch_jobs": listed, "next_token": found.next_token}
 
     return router

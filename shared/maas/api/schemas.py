@@ -72,6 +72,7 @@ class CreatedKeyResponse(KeyResponse):
 
 class KeyListResponse(BaseModel):
     keys: list[KeyResponse]
+    next_token: str | None = None
 
 
 class CreateModelRequest(RequestBody):
@@ -113,6 +114,7 @@ class ModelResponse(BaseModel):
 
 class ModelListResponse(BaseModel):
     models: list[ModelResponse]
+    next_token: str | None = None
 
 
 class CreateVersionRequest(RequestBody):
@@ -168,6 +170,7 @@ class VersionResponse(BaseModel):
 
 class VersionListResponse(BaseModel):
     versions: list[VersionResponse]
+    next_token: str | None = None
 
 
 class SetAliasRequest(RequestBody):
@@ -216,6 +219,7 @@ class AliasResponse(BaseModel):
 
 class AliasListResponse(BaseModel):
     aliases: list[AliasResponse]
+    next_token: str | None = None
 
 
 class PutGrantRequest(RequestBody):
@@ -246,6 +250,7 @@ class GrantResponse(BaseModel):
 
 class GrantListResponse(BaseModel):
     grants: list[GrantResponse]
+    next_token: str | None = None
 
 
 class SharedModelResponse(BaseModel):

@@ -18,6 +18,7 @@ from maas.batch.settings import BatchSettings
 from maas.domain import Principal, Scope
 from maas.domain.aliases import DEFAULT_ALIAS
 from maas.domain.batch import BatchFormat, BatchJob, BatchStatus, inbox_key, new_batch_id, outbox_prefix
+from maas.domain.paging import Page
 from maas.errors import ConflictError, NotFoundError
 from maas.inference.service import VersionResolver
 from maas.ports import BatchStore, BlobStore
@@ -92,10 +93,10 @@ class BatchService:
             raise NotFoundError(f"batch job '{job_id}' not found")
         return job
 
-    def list_jobs(self, principal: Principal, limit: int = 100) -> list[BatchJob]:
+    def list_jobs(self, principal: Principal, limit: int = 100, *, next_token: str | None = None) -> Page[BatchJob]:
         """The tenant's batch jobs, newest first."""
         require(principal, Scope.READ)
-        return self.store.list_batches(principal.tenant_id, limit)
+        return self.store.list_batches(principal.tenant_id, limit, next_token=next_token)
 
     def downloads(self, job: BatchJob) -> dict[str, str]:
         """Presigned GET URLs of the predictions, errors and manifest, once the job is done."""

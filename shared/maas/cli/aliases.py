@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from maas.cli.api import api_client
-from maas.cli.output import print_json, print_table
+from maas.cli.output import print_done, print_json, print_table
 
 
 def _pair(text: str, kind: type) -> tuple[int, Any]:
@@ -18,22 +18,24 @@ def _pair(text: str, kind: type) -> tuple[int, Any]:
 
 
 def cmd_aliases_set(args: argparse.Namespace) -> int:
-    target: dict[str, Any]
-    if args.version is not None:
-        target = {"version": args.version}
-    elif args.route:
-        target = {"routes": [{"version": v, "weight": w} for v, w in (_pair(r, int) for r in args.route)]}
-    else:
+    routes = None
+    if args.route:
+        routes = [{"version": v, "weight": w} for v, w in (_pair(r, int) for r in args.route)]
+    elif args.version is None:
         print("give --version N, or --route VERSION:WEIGHT (repeated)", file=sys.stderr)
         return 2
+    shadow = None
     if args.shadow:
         version, rate = _pair(args.shadow, float)
-        target["shadow"] = {"version": version, "sample_rate": rate}
-    print_json(api_client(args).set_alias(args.name, args.alias, target, args.if_match))
+        shadow = {"version": version, "sample_rate": rate}
+    client = api_client(args)
+    alias = client.set_alias(args.name, args.alias, args.version, routes=routes, shadow=shadow, if_match=args.if_match)
+    print_json(alias)
     return 0
 
 
-def _alias_line(alias: dict[str, Any]) -> dict[str, Any]:
+def _alias_line(alias: Any) -> dict[str, Any]:
+    alias = alias.model_dump(mode="json")
     routes = ", ".join(f"v{r['version']} {r['weight']}%" for r in alias["routes"])
     shadow = alias.get("shadow")
     return {
@@ -56,9 +58,20 @@ def cmd_aliases_show(args: argparse.Namespace) -> int:
 
 
 def cmd_aliases_rollback(args: argparse.Namespace) -> int:
-    alias = api_client(args).rollback_alias(args.name, args.alias, args.if_match)
+    alias = api_client(args).rollback_alias(args.name, args.alias, if_match=args.if_match)
     line = _alias_line(alias)
-    print(f"{args.name}/{args.alias} -> {line['routes']} (etag {line['etag']})")
+    print_done(f"{args.name}/{args.alias} -> {line['routes']} (etag {line['etag']})", alias.model_dump(mode="json"))
+    return 0
+
+
+def cmd_aliases_delete(args: argparse.Namespace) -> int:
+    api_client(args).delete_alias(args.name, args.alias, if_match=args.if_match)
+    print_done(f"deleted alias {args.name}/{args.alias}", {"model": args.name, "alias": args.alias, "deleted": True})
+    return 0
+
+
+def cmd_aliases_shadow(args: argparse.Namespace) -> int:
+    print_json(api_client(args).shadow_report(args.name, args.alias))
     return 0
 
 
@@ -81,3 +94,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("alias")
     p.add_argument("--if-match")
     p.set_defaults(func=cmd_aliases_rollback)
+    p = aliases.add_parser("delete", help="delete an alias")
+    p.add_argument("name")
+    p.add_argument("alias")
+    p.add_argument("--if-match", help="the ETag the alias must still have")
+    p.set_defaults(func=cmd_aliases_delete)
+    p = aliases.add_parser("shadow", help="how an alias's shadow compares with its live traffic")
+    p.add_argument("name")
+    p.add_argument("alias")
+    p.set_defaults(func=cmd_aliases_shadow)

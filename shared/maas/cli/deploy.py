@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from maas.cli.output import print_json, wants_json
+
 
 class StackError(LookupError):
     """The stack does not exist or lacks an output; the message says which."""
@@ -60,8 +62,11 @@ def cmd_deploy_bootstrap(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     api_key = wiring.tenants(table).bootstrap_operator(description="created by maas deploy bootstrap")
-    print(f"MAAS_URL={url}")
-    print(f"MAAS_API_KEY={api_key}")
+    if wants_json():
+        print_json({"MAAS_URL": url, "MAAS_API_KEY": api_key})
+    else:
+        print(f"MAAS_URL={url}")
+        print(f"MAAS_API_KEY={api_key}")
     if args.env_file:
         path = Path(args.env_file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +94,9 @@ def cmd_deploy_outputs(args: argparse.Namespace) -> int:
 
         declared = yaml_parse(Path(args.parameters_of).read_text()).get("Parameters", {})
         outputs = {k: v for k, v in outputs.items() if k in declared}
+    if wants_json():
+        print_json(dict(sorted(outputs.items())))
+        return 0
     print(" ".join(f"{key}={value}" for key, value in sorted(outputs.items())))
     return 0
 

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from maas.cli.api import api_client
-from maas.cli.output import print_json, print_table
+from maas.cli.output import print_done, print_json, print_table
 
 
 def _names(text: str) -> list[str]:
@@ -14,18 +14,18 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_grants_add(args: argparse.Namespace) -> int:
-    grant: dict[str, Any] = {"actions": _names(args.actions)}
-    if args.aliases:
-        grant["aliases"] = _names(args.aliases)
+    aliases = _names(args.aliases) if args.aliases else None
+    quota = None
     if args.rps:
-        grant["quota"] = {"requests_per_second": args.rps} | ({"burst": args.burst} if args.burst else {})
-    print_json(api_client(args).put_grant(args.name, args.tenant_id, grant))
+        quota = {"requests_per_second": args.rps} | ({"burst": args.burst} if args.burst else {})
+    grant = api_client(args).put_grant(args.name, args.tenant_id, _names(args.actions), aliases=aliases, quota=quota)
+    print_json(grant)
     return 0
 
 
 def cmd_grants_list(args: argparse.Namespace) -> int:
     rows = [
-        {**g, "actions": ",".join(g["actions"]), "aliases": ",".join(g["aliases"] or []) or "any"}
+        {**g.model_dump(mode="json"), "actions": ",".join(g.actions), "aliases": ",".join(g.aliases or []) or "any"}
         for g in api_client(args).list_grants(args.name)
     ]
     print_table(rows, ["grantee", "actions", "aliases", "created_at"])
@@ -34,7 +34,8 @@ def cmd_grants_list(args: argparse.Namespace) -> int:
 
 def cmd_grants_revoke(args: argparse.Namespace) -> int:
     api_client(args).revoke_grant(args.name, args.tenant_id)
-    print(f"revoked {args.tenant_id}'s grant on {args.name}")
+    done = {"model": args.name, "grantee": args.tenant_id, "revoked": True}
+    print_done(f"revoked {args.tenant_id}'s grant on {args.name}", done)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``maas infer``: one Open Inference Protocol v2 request, from a file or from ``--input`` values."""
+"""``maas infer``: one Open Inference Protocol v2 request, from a file or from ``--input`` values. ``maas health``,
+``maas server`` and ``maas openapi``: whether the API is up, what it says of itself, its OpenAPI document."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from maas.cli.api import api_client
-from maas.cli.output import print_json
+from maas.cli.output import plain, print_done, print_json
 
 
 def _parse_inputs(items: list[str], metadata: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,11 +44,28 @@ def cmd_infer(args: argparse.Namespace) -> int:
         text = sys.stdin.read() if args.json == "-" else Path(args.json).read_text()
         request = json.loads(text)
     elif args.input:
-        request = {"inputs": _parse_inputs(args.input, client.model_metadata(args.name, args.version))}
+        request = {"inputs": _parse_inputs(args.input, plain(client.model_metadata(args.name, args.version)))}
     else:
         print("give the request with --json FILE, or inputs with --input NAME=v1,v2,...", file=sys.stderr)
         return 2
-    print_json(client.infer(args.name, request, args.version))
+    print_json(client.infer_json(args.name, request, args.version))
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    client = api_client(args)
+    live, ready = client.live(), client.ready()
+    print_done(f"live: {live}, ready: {ready}", {"url": client.url, "live": live, "ready": ready})
+    return 0 if live and ready else 1
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    print_json(api_client(args).server_metadata())
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    print_json(api_client(args).openapi())
     return 0
 
 
@@ -58,3 +76,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", help="file with the OIP v2 request body ('-' for stdin)")
     p.add_argument("--input", action="append", metavar="NAME=V1,V2,...", help="an input's values, row-major")
     p.set_defaults(func=cmd_infer)
+    p = sub.add_parser("health", help="whether the API is live and ready (exit 0 when both)")
+    p.set_defaults(func=cmd_health)
+    p = sub.add_parser("server", help="the OIP v2 server metadata: name, version, extensions")
+    p.set_defaults(func=cmd_server)
+    p = sub.add_parser("openapi", help="the API's OpenAPI document (Swagger UI is at /docs)")
+    p.set_defaults(func=cmd_openapi)

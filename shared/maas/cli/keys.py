@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from maas.cli.api import api_client
-from maas.cli.output import print_json, print_table
+from maas.cli.output import print_done, print_json, print_table
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -19,14 +19,14 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    keys = api_client(args).list_keys(args.tenant_id)
+    keys = sorted(api_client(args).list_keys(args.tenant_id), key=lambda k: k.created_at)
     print_table(keys, ["key_id", "scopes", "description", "created_at", "revoked_at"])
     return 0
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     api_client(args).revoke_key(args.tenant_id, args.key_id)
-    print(f"revoked {args.key_id}")
+    print_done(f"revoked {args.key_id}", {"tenant_id": args.tenant_id, "key_id": args.key_id, "revoked": True})
     return 0
 
 

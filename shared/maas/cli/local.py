@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from maas.cli.output import print_json, wants_json
+from maas.cli.output import print_done, print_json, wants_json
 from maas.deployment.artifacts import stale_sources
 from maas.local import state
 from maas.local.template import TemplateError
@@ -159,7 +159,8 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     state_dir = state_dir_of(args)
     current = state.running_state(state_dir)
     if not current:
-        print(f"MaaS local runtime is not running in {state_dir} (start it with: maas local up)")
+        sentence = f"MaaS local runtime is not running in {state_dir} (start it with: maas local up)"
+        print_done(sentence, {"status": "not running", "state_dir": str(state_dir)})
         return 3
     _print_status(current, state_dir)
     return 0
@@ -170,10 +171,11 @@ def cmd_local_down(args: argparse.Namespace) -> int:
     current = state.running_state(state_dir)
     if not current:
         orphans = state.clean_up_after_dead_runtime(state_dir)
+        done = {"status": "not running", "state_dir": str(state_dir), "stopped_orphans": orphans}
         if orphans:
-            print(f"MaaS local runtime was not running; stopped {orphans} processes it had left behind")
+            print_done(f"MaaS local runtime was not running; stopped {orphans} processes it had left behind", done)
         else:
-            print(f"MaaS local runtime is not running in {state_dir}")
+            print_done(f"MaaS local runtime is not running in {state_dir}", done)
         return 0
     pid = int(current["pid"])
     os.kill(pid, signal.SIGTERM)
@@ -185,9 +187,12 @@ def cmd_local_down(args: argparse.Namespace) -> int:
             if child and state.pid_alive(child):
                 os.kill(child, signal.SIGKILL)
         (state_dir / state.STATE_FILE).unlink(missing_ok=True)
-        print(f"MaaS local runtime (pid {pid}) did not stop in time and was killed")
+        done = {"status": "killed", "pid": pid, "state_dir": str(state_dir)}
+        print_done(f"MaaS local runtime (pid {pid}) did not stop in time and was killed", done)
         return 0
-    print(f"MaaS local runtime (pid {pid}) stopped")
+    print_done(
+        f"MaaS local runtime (pid {pid}) stopped", {"status": "stopped", "pid": pid, "state_dir": str(state_dir)}
+    )
     return 0
 
 

@@ -86,10 +86,27 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `maas ... | head` stopped reading: stop quietly, as other command-line tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141
-    except OSError as error:  # requests' errors are OSErrors: connection refused, unknown host, timeout
+    except Exception as error:
+        message = _sdk_error(error)  # before OSError: the SDK's WaitTimeoutError is a TimeoutError
+        if message is not None:
+            print(f"error: {message}", file=sys.stderr)
+            return 1
+        if not isinstance(error, OSError):
+            raise
+        # requests' errors are OSErrors: connection refused, unknown host, timeout
         print(f"error: cannot reach the API: {_reason(error)}", file=sys.stderr)
         return 2
     return code
+
+
+def _sdk_error(error: Exception) -> str | None:
+    """The one line for an error of the SDK (``maas_client``: absent from the worker image, hence looked up here)."""
+    errors = sys.modules.get("maas_client.errors")
+    if errors is None:
+        return None
+    if isinstance(error, errors.MaasApiError):
+        return f"{error.message} ({error.code}, HTTP {error.status})"
+    return str(error) if isinstance(error, errors.MaasError) else None
 
 
 def _reason(error: OSError) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from maas.cli.api import api_client
-from maas.cli.output import print_signature
-from maas.cli.prepare import PrepareError
+from maas.cli.credentials import progress_bar
+from maas.cli.output import print_json, print_signature, wants_json
+from maas.cli.prepare import PrepareError, prepare_onnx
 
 
 def cmd_models_register(args: argparse.Namespace) -> int:
@@ -21,26 +23,37 @@ def cmd_models_register(args: argparse.Namespace) -> int:
     client = api_client(args)
     signature = json.loads(Path(args.signature).read_text()) if args.signature else None
     framework = "torchscript" if path.suffix == ".pt" else "onnx"
-    try:
+    with tempfile.TemporaryDirectory(prefix="maas-upload-") as workdir:
+        upload = path
+        if framework == "onnx":  # weights kept in other files are inlined, or bundled when over 2 GB
+            try:
+                prepared = prepare_onnx(path, Path(workdir))
+            except PrepareError as exc:
+                print(f"cannot register {path.name}: {exc}", file=sys.stderr)
+                return 2
+            upload = prepared.path
+            if prepared.note:
+                print(f"note: {prepared.note}", file=sys.stderr)
+        bar = progress_bar(f"uploading {upload.name}", upload.stat().st_size)
         version = client.register(
             args.name,
-            path,
-            wait=args.wait,
-            progress=True,
-            signature=signature,
+            upload,
             framework=framework,
+            signature=signature,
             target=args.target,
-            notice=lambda note: print(f"note: {note}", file=sys.stderr),
+            wait=args.wait,
+            timeout=args.timeout,
+            progress=lambda done, total: bar(done),
         )
-    except PrepareError as exc:
-        print(f"cannot register {path.name}: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.name} version {version['version']}: {version['status']}")
-    if version["status"] == "READY":
-        print(f"  sha256  {version['sha256']}  ({version['size_bytes']} bytes)")
+    if wants_json():
+        print_json(version)
+        return 1 if version.status == "FAILED" else 0
+    print(f"{args.name} version {version.version}: {version.status}")
+    if version.status == "READY":
+        print(f"  sha256  {version.sha256}  ({version.size_bytes} bytes)")
         print_signature(version)
-    elif version["status"] == "FAILED":
-        print(f"  reason: {version.get('failure_reason')}")
+    elif version.status == "FAILED":
+        print(f"  reason: {version.failure_reason}")
         return 1
     return 0
 
@@ -48,17 +61,23 @@ def cmd_models_register(args: argparse.Namespace) -> int:
 def cmd_models_optimize(args: argparse.Namespace) -> int:
     client = api_client(args)
     created = client.optimize(args.name, args.version, args.method)
-    print(f"{args.name} version {created['version']}: {args.method} variant of version {args.version} queued")
+    if not wants_json():
+        print(f"{args.name} version {created.version}: {args.method} variant of version {args.version} queued")
     if not args.wait:
+        if wants_json():
+            print_json(created)
         return 0
-    version = client.wait_for_version(args.name, created["version"], timeout=600)
-    print(f"{args.name} version {version['version']}: {version['status']}")
-    report = version.get("optimization") or {}
-    if version["status"] == "READY" and report:
+    version = client.wait_version(args.name, created.version, timeout=args.timeout)
+    if wants_json():
+        print_json(version)
+        return 0 if version.status == "READY" else 1
+    print(f"{args.name} version {version.version}: {version.status}")
+    report: dict[str, Any] = version.optimization or {}
+    if version.status == "READY" and report:
         print(f"  size      {report['source_size_bytes']} -> {report['size_bytes']} bytes ({report['size_ratio']:.0%})")
         print(f"  latency   {report['source_latency_ms_p50']} -> {report['latency_ms_p50']} ms p50")
         print(f"  agreement {report['agreement_rate']:.0%} of {report['agreement_samples']} generated inputs")
-    return 0 if version["status"] == "READY" else 1
+    return 0 if version.status == "READY" else 1
 
 
 def add_commands(models: Any) -> None:
@@ -67,6 +86,7 @@ def add_commands(models: Any) -> None:
     p.add_argument("name")
     p.add_argument("file")
     p.add_argument("--wait", action="store_true", help="wait for READY or FAILED and print the signature")
+    p.add_argument("--timeout", type=float, default=600, help="seconds --wait waits (default 600)")
     p.add_argument("--signature", help="JSON file with the signature (TorchScript only: {inputs, outputs})")
     p.add_argument("--target", choices=["cpu", "gpu"], help="when the model is created here")
     p.set_defaults(func=cmd_models_register)
@@ -75,4 +95,5 @@ def add_commands(models: Any) -> None:
     p.add_argument("--version", type=int, required=True)
     p.add_argument("--method", default="dynamic_int8")
     p.add_argument("--wait", action="store_true")
+    p.add_argument("--timeout", type=float, default=600)
     p.set_defaults(func=cmd_models_optimize)

@@ -24,6 +24,7 @@ from maas.domain import Principal, Scope
 from maas.domain.access import Action, ModelAccess
 from maas.domain.aliases import DEFAULT_ALIAS
 from maas.domain.jobs import INLINE_REQUEST_BYTES, EventSource, Job, JobOutcome, JobStatus, new_job_id, source_tenant
+from maas.domain.paging import Page
 from maas.errors import (
     ConflictError,
     InvalidRequestError,
@@ -219,10 +220,16 @@ class JobService:
         return job
 
     def list(
-        self, principal: Principal, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
-    ) -> list[Job]:
+        self,
+        principal: Principal,
+        *,
+        status: JobStatus | None = None,
+        model: str | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> Page[Job]:
         require(principal, Scope.READ)
-        return self.store.list_jobs(principal.tenant_id, status=status, model=model, limit=limit)
+        return self.store.list_jobs(principal.tenant_id, status=status, model=model, limit=limit, next_token=next_token)
 
     def cancel(self, principal: Principal, job_id: str) -> Job:
         require(principal, Scope.INVOKE)
@@ -271,9 +278,11 @@ class EventSources:
         self.store.put_event_source(registered)
         return registered
 
-    def list(self, principal: Principal) -> list[EventSource]:
+    def list(
+        self, principal: Principal, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[EventSource]:
         require(principal, Scope.READ)
-        return self.store.list_event_sources(principal.tenant_id)
+        return self.store.list_event_sources(principal.tenant_id, limit=limit, next_token=next_token)
 
     def delete(self, principal: Principal, source: str) -> None:
         require(principal, Scope.PUBLISH)

@@ -6,6 +6,7 @@ from typing import Any
 
 from maas.adapters.dynamodb.table import Table, document, tenant_pk
 from maas.domain.aliases import Alias
+from maas.domain.paging import Page
 from maas.errors import PreconditionFailedError
 
 
@@ -17,9 +18,11 @@ class DynamoAliasStore:
         item = self._table.get(tenant_pk(tenant_id), f"ALIAS#{model}#{name}")
         return Alias.model_validate(item) if item else None
 
-    def list_aliases(self, tenant_id: str, model: str) -> list[Alias]:
-        items = self._table.query_prefix(tenant_pk(tenant_id), f"ALIAS#{model}#")
-        return [Alias.model_validate(item) for item in items]
+    def list_aliases(
+        self, tenant_id: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Alias]:
+        page = self._table.query_page(tenant_pk(tenant_id), f"ALIAS#{model}#", limit=limit, next_token=next_token)
+        return Page([Alias.model_validate(item) for item in page], page.next_token)
 
     def save_alias(self, alias: Alias, expected_revision: int) -> None:
         kwargs: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}

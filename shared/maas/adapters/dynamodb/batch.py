@@ -16,7 +16,6 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
@@ -24,6 +23,7 @@ from maas.adapters.aws import client
 from maas.adapters.dynamodb.table import Table, is_cancelled_transaction, plain_numbers, tenant_pk
 from maas.domain import utcnow
 from maas.domain.batch import BatchJob, BatchStatus
+from maas.domain.paging import Page
 
 
 def _sk(job_id: str) -> str:
@@ -100,20 +100,17 @@ class DynamoBatchStore:
         item = self._table.raw.get_item(Key=self._key(tenant_id, job_id), ConsistentRead=True).get("Item")
         return _load(item) if item else None
 
-    def list_batches(self, tenant_id: str, limit: int = 100) -> list[BatchJob]:
-        jobs: list[BatchJob] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("PK").eq(tenant_pk(tenant_id)) & Key("SK").begins_with("BATCH#"),
-            "ScanIndexForward": False,
-            "FilterExpression": Attr("kind").eq("batch"),
-        }
-        while len(jobs) < limit:
-            page = self._table.raw.query(**kwargs)
-            jobs += [_load(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return jobs[:limit]
+    def list_batches(self, tenant_id: str, limit: int = 100, *, next_token: str | None = None) -> Page[BatchJob]:
+        # A job's shard records share its prefix (BATCH#<id>#S#...): evaluated, not listed, as a filter would.
+        page = self._table.query_page(
+            tenant_pk(tenant_id),
+            "BATCH#",
+            limit=limit,
+            next_token=next_token,
+            newest_first=True,
+            keep=lambda item: item.get("kind") == "batch",
+        )
+        return Page([_load(item) for item in page], page.next_token)
 
     def _update(
         self,

@@ -9,6 +9,7 @@ import json
 
 from maas.adapters.dynamodb.table import Table, tenant_pk
 from maas.domain.jobs import EventSource
+from maas.domain.paging import Page
 
 
 class DynamoEventSourceStore:
@@ -29,8 +30,11 @@ class DynamoEventSourceStore:
         item = self._table.get(tenant_pk(tenant_id), f"SOURCE#{source}")
         return EventSource.model_validate(item) if item else None
 
-    def list_event_sources(self, tenant_id: str) -> list[EventSource]:
-        return [EventSource.model_validate(item) for item in self._table.query_prefix(tenant_pk(tenant_id), "SOURCE#")]
+    def list_event_sources(
+        self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[EventSource]:
+        page = self._table.query_page(tenant_pk(tenant_id), "SOURCE#", limit=limit, next_token=next_token)
+        return Page([EventSource.model_validate(item) for item in page], page.next_token)
 
     def delete_event_source(self, tenant_id: str, source: str) -> bool:
         key = {"PK": tenant_pk(tenant_id), "SK": f"SOURCE#{source}"}

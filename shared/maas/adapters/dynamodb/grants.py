@@ -13,6 +13,7 @@ from typing import Any
 
 from maas.adapters.dynamodb.table import Table, document, tenant_pk
 from maas.domain.access import Grant
+from maas.domain.paging import Page
 
 
 def _grant_key(owner: str, model: str, grantee: str) -> dict[str, str]:
@@ -31,8 +32,11 @@ class DynamoGrantStore:
         item = self._table.get(tenant_pk(owner), f"GRANT#{model}#{grantee}")
         return Grant.model_validate(item) if item else None
 
-    def list_grants(self, owner: str, model: str) -> list[Grant]:
-        return [Grant.model_validate(item) for item in self._table.query_prefix(tenant_pk(owner), f"GRANT#{model}#")]
+    def list_grants(
+        self, owner: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Grant]:
+        page = self._table.query_page(tenant_pk(owner), f"GRANT#{model}#", limit=limit, next_token=next_token)
+        return Page([Grant.model_validate(item) for item in page], page.next_token)
 
     def list_shared_with(self, grantee: str) -> list[Grant]:
         return [Grant.model_validate(item) for item in self._table.query_prefix(tenant_pk(grantee), "SHARED#")]

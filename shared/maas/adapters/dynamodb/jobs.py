@@ -23,6 +23,7 @@ from maas.adapters.aws import client
 from maas.adapters.dynamodb.table import Table, is_cancelled_transaction, plain_numbers, tenant_pk
 from maas.domain import utcnow
 from maas.domain.jobs import Job, JobOutcome, JobStatus
+from maas.domain.paging import Page
 from maas.errors import ConflictError
 
 _BINARY_FIELDS = ("request_body", "result_body")
@@ -113,13 +114,17 @@ class DynamoJobStore:
         job = _load(item)
         return None if job.expired() else job
 
+    _LISTED = {
+        "ProjectionExpression": "SK, #s, tenant_id, job_id, model, #o, model_name, version, alias, target, "
+        "created_at, started_at, finished_at, queue_ms, run_ms, #e, error_code, expires_at, #src, attempts",
+        "ExpressionAttributeNames": {"#s": "status", "#o": "owner", "#e": "error", "#src": "source"},
+    }
+
     def _query(self, tenant_id: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key("PK").eq(tenant_pk(tenant_id)) & Key("SK").begins_with("JOB#"),
             "ScanIndexForward": False,
-            "ProjectionExpression": "#s, tenant_id, job_id, model, #o, model_name, version, alias, target, "
-            "created_at, started_at, finished_at, queue_ms, run_ms, #e, error_code, expires_at, #src, attempts",
-            "ExpressionAttributeNames": {"#s": "status", "#o": "owner", "#e": "error", "#src": "source"},
+            **self._LISTED,
         }
         while True:
             page = self._table.raw.query(**kwargs)
@@ -129,17 +134,28 @@ class DynamoJobStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def list_jobs(
-        self, tenant_id: str, *, status: JobStatus | None = None, model: str | None = None, limit: int = 100
-    ) -> list[Job]:
-        jobs: list[Job] = []
-        for item in self._query(tenant_id):
+        self,
+        tenant_id: str,
+        *,
+        status: JobStatus | None = None,
+        model: str | None = None,
+        limit: int = 100,
+        next_token: str | None = None,
+    ) -> Page[Job]:
+        def keep(item: dict[str, Any]) -> bool:
             job = _load(item)
-            if job.expired() or (status and job.status != status) or (model and job.model != model):
-                continue
-            jobs.append(job)
-            if len(jobs) >= limit:
-                break
-        return jobs
+            return not (job.expired() or (status and job.status != status) or (model and job.model != model))
+
+        page = self._table.query_page(
+            tenant_pk(tenant_id),
+            "JOB#",
+            limit=limit,
+            next_token=next_token,
+            newest_first=True,
+            keep=keep,
+            **self._LISTED,
+        )
+        return Page([_load(item) for item in page], page.next_token)
 
     def count_active_jobs(self, tenant_id: str, *, model: str | None = None, stop_at: int = 1000) -> int:
         count = 0

@@ -11,6 +11,7 @@ from boto3.dynamodb.conditions import Attr
 
 from maas.adapters.dynamodb.table import Table, document, plain_numbers, tenant_pk
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
+from maas.domain.paging import Page
 from maas.errors import NotFoundError
 
 
@@ -43,8 +44,9 @@ class DynamoRegistryStore:
         item = self._table.get(tenant_pk(tenant_id), f"KEY#{key_id}")
         return ApiKey.model_validate(item) if item else None
 
-    def list_keys(self, tenant_id: str) -> list[ApiKey]:
-        return [ApiKey.model_validate(item) for item in self._table.query_prefix(tenant_pk(tenant_id), "KEY#")]
+    def list_keys(self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None) -> Page[ApiKey]:
+        page = self._table.query_page(tenant_pk(tenant_id), "KEY#", limit=limit, next_token=next_token)
+        return Page([ApiKey.model_validate(item) for item in page], page.next_token)
 
     def revoke_key(self, tenant_id: str, key_id: str, when: datetime) -> bool:
         return (
@@ -72,9 +74,11 @@ class DynamoRegistryStore:
         item = self._table.get(tenant_pk(tenant_id), f"MODEL#{name}")
         return Model.model_validate(item) if item else None
 
-    def list_models(self, tenant_id: str) -> list[Model]:
-        models = [Model.model_validate(item) for item in self._table.query_prefix(tenant_pk(tenant_id), "MODEL#")]
-        return [m for m in models if m.deleted_at is None]
+    def list_models(self, tenant_id: str, *, limit: int | None = None, next_token: str | None = None) -> Page[Model]:
+        page = self._table.query_page(
+            tenant_pk(tenant_id), "MODEL#", limit=limit, next_token=next_token, keep=lambda i: "deleted_at" not in i
+        )
+        return Page([Model.model_validate(item) for item in page], page.next_token)
 
     def update_model(self, model: Model) -> None:
         doc = document(model)
@@ -120,9 +124,11 @@ class DynamoRegistryStore:
         item = self._table.get(tenant_pk(tenant_id), version_sk(model, version))
         return ModelVersion.model_validate(plain_numbers(item)) if item else None
 
-    def list_versions(self, tenant_id: str, model: str) -> list[ModelVersion]:
-        items = self._table.query_prefix(tenant_pk(tenant_id), f"VERSION#{model}#")
-        return [ModelVersion.model_validate(plain_numbers(item)) for item in items]
+    def list_versions(
+        self, tenant_id: str, model: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[ModelVersion]:
+        page = self._table.query_page(tenant_pk(tenant_id), f"VERSION#{model}#", limit=limit, next_token=next_token)
+        return Page([ModelVersion.model_validate(plain_numbers(item)) for item in page], page.next_token)
 
     def set_optimization(self, tenant_id: str, model: str, version: int, report: dict[str, Any]) -> None:
         self._table.raw.update_item(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from maas.adapters.aws import dynamodb_table
+from maas.domain.paging import Page, collect, decode_token
 from maas.errors import ConflictError
 
 
@@ -74,6 +75,39 @@ class Table:
             if "LastEvaluatedKey" not in page or limit is not None:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def query_page(
+        self,
+        pk: str,
+        prefix: str,
+        *,
+        limit: int | None = None,
+        next_token: str | None = None,
+        newest_first: bool = False,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        **query: Any,
+    ) -> Page[dict[str, Any]]:
+        """One page of ``pk``'s ``prefix`` items after ``next_token`` (``maas.domain.paging``): up to ``limit``
+        items that ``keep`` accepts, and the token of the next page when an item follows them. ``query``: more
+        arguments for DynamoDB's query (a ProjectionExpression)."""
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("PK").eq(pk) & Key("SK").begins_with(prefix), **query}
+        if newest_first:
+            kwargs["ScanIndexForward"] = False
+        if limit is not None:
+            kwargs["Limit"] = limit + 1  # one more than a page: whether another follows, in one round trip
+        if next_token is not None:
+            kwargs["ExclusiveStartKey"] = {"PK": pk, "SK": decode_token(next_token, pk, prefix)}
+
+        def rows() -> Iterator[tuple[str, dict[str, Any]]]:
+            while True:
+                page = self.raw.query(**kwargs)
+                for item in page.get("Items", []):
+                    yield str(item["SK"]), item
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        return collect(rows(), pk, limit=limit, keep=keep)
 
     def put(self, pk: str, sk: str, kind: str, doc: dict[str, Any]) -> None:
         self.raw.put_item(Item={"PK": pk, "SK": sk, "kind": kind, **doc})
