@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from maas.domain.aliases import DEFAULT_ALIAS
 
 from e2e_helpers import Platform, register_bytes
 
@@ -24,37 +27,65 @@ MAX_EXAMPLES = 8
 PHASES = "examples,coverage,fuzzing"
 
 
+@dataclass
+class Seeded:
+    """A tenant's real objects, so that generated calls reach them and not only 404s."""
+
+    key: str
+    tenant_id: str
+    model: str
+    job_id: str
+    batch_job_id: str
+    source: str
+
+
 @pytest.fixture(scope="module")
-def ready_model(platform: Platform, make_tenant: Any, models_dir: Path) -> tuple[str, str]:
-    key = make_tenant("publish,invoke,read")["publish,invoke,read"]
+def seeded(platform: Platform, make_tenant: Any, models_dir: Path) -> Seeded:
+    tenant = make_tenant("publish,invoke,read")
+    key = tenant["publish,invoke,read"]
     assert register_bytes(platform, key, "tiny", (models_dir / "tiny.onnx").read_bytes())["status"] == "READY"
-    assert platform.call("GET", "/v2/models/tiny/ready", key).status_code == 200
-    return key, "tiny"
+    metadata = platform.call("GET", "/v2/models/tiny", key).json()
+    request = {
+        "inputs": [{"name": metadata["inputs"][0]["name"], "shape": [1, 16], "datatype": "FP32", "data": [0.5] * 16}]
+    }
+    job = platform.call("POST", "/v1/models/tiny/jobs", key, json_body=request)
+    assert job.status_code == 202, job.text
+    batch = platform.call("POST", "/v1/batch-jobs", key, json_body={"model": "tiny", "format": "jsonl"})
+    assert batch.status_code == 201, batch.text
+    source = f"{tenant.tenant_id}.orders"
+    assert platform.call("POST", "/v1/event-sources", key, json_body={"source": source}).status_code == 201
+    return Seeded(key, tenant.tenant_id, "tiny", job.json()["job_id"], batch.json()["job_id"], source)
 
 
-def config(tmp_path: Path, key: str, model: str) -> Path:
-    """The key on every call; the READY model's name and version where an operation reads or runs it."""
+def config(tmp_path: Path, seeded: Seeded) -> Path:
+    """The key on every call; the seeded objects' names where an operation reads them or runs the model."""
+    model = f'"path.name" = "{seeded.model}", "path.version" = "1", "path.alias" = "{DEFAULT_ALIAS}"'
+    reads = {
+        "^/v[12]/models/": model,
+        "^/v1/jobs/": f'"path.job_id" = "{seeded.job_id}"',
+        "^/v1/batch-jobs/": f'"path.job_id" = "{seeded.batch_job_id}"',
+        "^/v1/tenants/": f'"path.tenant_id" = "{seeded.tenant_id}"',
+    }
+    lines = [f'headers = {{ Authorization = "Bearer {seeded.key}" }}']
+    for regex, parameters in reads.items():
+        lines += ["[[operations]]", f'include-name-regex = "^GET {regex[1:]}"']  # one filter: GET and the path
+        lines.append(f"parameters = {{ {parameters} }}")
+    lines += ["[[operations]]", 'include-name-regex = "^POST /v2/.*/infer$"', f"parameters = {{ {model} }}"]
+    # TRACE and QUERY: the local gateway (http.server) answers 501 Not Implemented; API Gateway has neither
+    lines += ["[phases.coverage]", 'unexpected-methods = ["get", "put", "post", "delete", "options", "patch"]']
+    # Names learnt from responses would let DELETE and PUT calls archive the seeded version and drop its alias
+    # midway, and the reads above would then meet a model with nothing to serve (503 NOT_READY)
+    for phase in ("coverage", "fuzzing"):
+        lines += [f"[phases.{phase}.extra-data-sources]", "responses = false"]
     path = tmp_path / "schemathesis.toml"
-    path.write_text(
-        f'headers = {{ Authorization = "Bearer {key}" }}\n'
-        "[[operations]]\n"
-        'include-method = "GET"\n'
-        f'parameters = {{ "path.name" = "{model}", "path.version" = "1" }}\n'
-        "[[operations]]\n"
-        'include-path-regex = "/infer$"\n'
-        f'parameters = {{ "path.name" = "{model}", "path.version" = "1" }}\n'
-        # TRACE and QUERY: the local gateway (http.server) answers 501 Not Implemented; API Gateway has neither
-        "[phases.coverage]\n"
-        'unexpected-methods = ["get", "put", "post", "delete", "options", "patch"]\n'
-    )
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-    platform: Platform, ready_model: tuple[str, str], tmp_path: Path
+    platform: Platform, seeded: Seeded, tmp_path: Path
 ) -> None:
-    # Given the document the platform serves, and a tenant with a READY model
-    key, model = ready_model
+    # Given the document the platform serves, and a tenant with a READY model, a job, a batch job, a source
     document = requests.get(platform.url + "/openapi.json", timeout=30).json()
 
     # When schemathesis runs its checks on every operation
@@ -63,7 +94,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         [
             str(Path(sys.executable).with_name("schemathesis")),
             "--config-file",
-            str(config(tmp_path, key, model)),
+            str(config(tmp_path, seeded)),
             "--no-color",
             "run",
             platform.url + "/openapi.json",
@@ -77,8 +108,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             str(MAX_EXAMPLES),
             "--seed",
             "13",
+            # One worker: with two, hypothesis describes lambdas by parsing its source in two threads at once,
+            # and Python 3.11's ast module then fails now and then ("AST constructor recursion depth mismatch")
             "--workers",
-            "2",
+            "1",
             "--generation-database",
             "none",
             "--request-timeout",
@@ -104,4 +137,4 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     finished = [e["ScenarioFinished"] for e in events if "ScenarioFinished" in e]
     fuzzed = {e["recorder"]["label"] for e in finished if e["phase"] == "fuzzing" and e["status"] == "success"}
     documented = {f"{m.upper()} {path}" for path, item in document["paths"].items() for m in item}
-    assert fuzzed == documented, summary
+    assert fuzzed == documented - {"GET /openapi.json"}, summary  # schemathesis leaves out the document's own URL

@@ -99,7 +99,7 @@ ROUTES: dict[str, RouteDoc] = {
     "POST /v1/event-sources": RouteDoc("event sources", 201, "400 409"),
     "GET /v1/event-sources": RouteDoc("event sources", 200),
     "DELETE /v1/event-sources/{source}": RouteDoc("event sources", 204, "404"),
-    "POST /v1/batch-jobs": RouteDoc("batch jobs", 201, "400 404 409"),
+    "POST /v1/batch-jobs": RouteDoc("batch jobs", 201, "400 404 409 503"),
     "GET /v1/batch-jobs": RouteDoc("batch jobs", 200, "400"),
     "GET /v1/batch-jobs/{job_id}": RouteDoc("batch jobs", 200, "404"),
     "GET /v2/health/live": RouteDoc(
@@ -137,7 +137,7 @@ PATH_PARAMETERS: dict[str, tuple[str, str]] = {
     "alias": (r"^[a-z][a-z0-9_-]{0,62}$", "alias name"),
     "key_id": (r"^[0-9a-f]{16}$", "key id"),
     "job_id": (r"^[A-Za-z0-9_-]{1,64}$", "job id"),
-    "source": (r"^[a-z][a-z0-9-]{1,38}[a-z0-9]\.[A-Za-z0-9][A-Za-z0-9._-]{0,126}$", "event source: <tenant_id>.<name>"),
+    "source": (r"^[a-z][a-z0-9-]*[a-z0-9]\.[A-Za-z0-9][A-Za-z0-9._-]*$", "event source: <tenant_id>.<name>"),
 }
 
 STATUS_TEXT = {
@@ -294,7 +294,7 @@ def _correct(key: str, operation: dict[str, Any], doc: RouteDoc) -> dict[str, An
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "path" and parameter["name"] in PATH_PARAMETERS:
             pattern, description = PATH_PARAMETERS[parameter["name"]]
-            parameter["schema"] = {"type": "string", "pattern": pattern}
+            parameter["schema"] = {"type": "string", "pattern": pattern, "maxLength": 128}
             parameter["description"] = description
     if doc.public:
         operation["security"] = []
