@@ -124,6 +124,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             str(report),
         ],
         check=False,
+        cwd=tmp_path,  # its cache (.schemathesis/) stays out of the checkout
         text=True,
         capture_output=True,
         timeout=600,
