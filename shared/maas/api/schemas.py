@@ -287,6 +287,13 @@ class OipRequestOutput(RequestBody):
 class OipInferRequest(RequestBody):
     """``POST /v2/models/{name}[/versions/{version}]/infer``: JSON, or a JSON header then binary tensors."""
 
+    # The demo's MLP (maas.modelkit.export_mlp: input [-1, 16]); schemathesis sends it first, Swagger UI shows it
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32", "data": [0.5] * 16}]}]
+        },
+    )
     id: str | None = None
     model_name: str | None = Field(default=None, description="sent by kserve's client; must name the route's model")
     model_version: str | None = None

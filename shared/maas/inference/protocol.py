@@ -254,6 +254,8 @@ def parse_request(body: str | bytes, header_length: int | None = None) -> InferR
             if extra:
                 raise _bad(f"output '{item['name']}': unknown field(s) {sorted(extra)}")
             output_parameters = item.get("parameters") or {}
+            if not isinstance(output_parameters, dict):
+                raise _bad(f"output '{item['name']}': parameters must be an object")
             binary_flag = output_parameters.get("binary_data", binary_outputs)
             outputs.append(RequestedOutput(item["name"], bool(binary_flag)))
     return InferRequest(request_id, parameters, inputs, outputs, binary_outputs)
