@@ -23,7 +23,7 @@ from maas.domain.aliases import DEFAULT_ALIAS
 from e2e_helpers import Platform, register_bytes
 
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 20
 PHASES = "examples,coverage,fuzzing"
 
 
