@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import tomllib
 from pathlib import Path
@@ -158,10 +160,10 @@ def test_the_check_mode_fails_on_a_stale_file(tmp_path: Path) -> None:
 
 
 # --- serving ---------------------------------------------------------------------------------------------------
-def _get(route: str, authorizer: dict[str, str] | None = None) -> dict[str, Any]:
+def _get(route: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     plane, _, _ = openapi.resolvers()
     method, path = route.split(" ", 1)
-    event = http_event(method, path, authorizer=authorizer)
+    event = http_event(method, path, headers=headers)
     event["routeKey"] = route
     return plane.resolve(event, FakeLambdaContext())
 
@@ -184,6 +186,15 @@ def test_swagger_ui_is_served_without_a_key_and_loads_nothing_from_elsewhere() -
     assert "SwaggerUIBundle({" in page
     assert "<script src=" not in page
     assert "<link" not in page
+
+
+def test_the_page_is_gzipped_for_a_browser_that_accepts_it() -> None:
+    response = _get("GET /docs", headers={"accept-encoding": "gzip, deflate, br"})
+
+    assert response["headers"]["Content-Encoding"] == "gzip"
+    assert response["isBase64Encoded"] is True
+    page = gzip.decompress(base64.b64decode(response["body"])).decode()
+    assert page == swagger_page()
 
 
 def test_other_routes_still_need_a_key() -> None:

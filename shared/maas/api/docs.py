@@ -65,11 +65,12 @@ def swagger_page() -> str:
 def docs_router() -> APIGatewayHttpRouter:
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
-    @router.get("/openapi.json", summary="This API's OpenAPI 3.1 description")
+    # gzip when the client accepts it (browsers do): the page is 1.8 MB, 0.5 MB compressed
+    @router.get("/openapi.json", summary="This API's OpenAPI 3.1 description", compress=True)
     def handle_openapi_document() -> Response[str]:
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
 
-    @router.get("/docs", summary="Swagger UI for this API (works offline)")
+    @router.get("/docs", summary="Swagger UI for this API (works offline)", compress=True)
     def handle_swagger_ui() -> Response[str]:
         return Response(status_code=200, content_type="text/html; charset=utf-8", body=swagger_page())
 
