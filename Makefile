@@ -18,7 +18,8 @@ BUILD_DIR := .aws-sam/build
 # `maas local up --from-build` runs the functions on it.
 LAMBDA_RUNTIME := build/lambda-runtime
 
-.PHONY: install demo demo-built test test-unit test-integration test-e2e test-built lint format up down bench clean build sam kserve-venv
+.PHONY: install demo demo-built test test-unit test-integration test-e2e test-built lint format up down bench clean build sam \
+	openapi browser kserve-venv
 
 install: $(STAMP)
 
@@ -37,7 +38,7 @@ demo-built: install build
 	$(PY) -m maas.demo --from-build $(BUILD_DIR)
 
 # Everything, then the end-to-end tests that cover each function again on what `make build` made.
-test: install build kserve-venv
+test: install build kserve-venv browser
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-built
 
@@ -47,7 +48,7 @@ test-unit: install
 test-integration: install
 	$(PY) -m pytest tests/integration
 
-test-e2e: install kserve-venv
+test-e2e: install kserve-venv browser
 	$(PY) -m pytest tests/e2e
 
 # The end-to-end tests marked `built`, on `maas local up --from-build` (run `make build` first).
@@ -109,6 +110,14 @@ up: install
 
 down: install
 	$(VENV)/bin/maas local down
+
+# The API description (shared/maas/api/openapi.json), generated from the routes; a unit test fails when it is stale.
+openapi: install
+	$(PY) -m maas.api.openapi
+
+# Headless Chromium for the Swagger UI test (tests/e2e/test_e2e_docs_browser.py), from Debian's packages.
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
 bench: install
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from maas.access import Grants
 from maas.aliases import Aliases
 from maas.api.auth import principal_from_context
+from maas.api.docs import PUBLIC_ROUTES, docs_router
 from maas.api.paging import DEFAULT_PAGE, PageLimit, PageToken
 from maas.api.responses import install_error_handlers
 from maas.api.results import error_result
@@ -258,6 +259,8 @@ class ControlPlaneResolver(APIGatewayHttpResolver):
         return HttpApiEvent(event, self._json_body_deserializer)
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if event.get("routeKey") in PUBLIC_ROUTES:
+            return super().resolve(event, context)
         authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
         try:
             principal_from_context(authorizer.get("lambda"))
@@ -362,6 +365,7 @@ def optimize_router(optimizer: Optimizer) -> APIGatewayHttpRouter:
 def create_app(plane: ControlPlane) -> APIGatewayHttpResolver:
     app = ControlPlaneResolver(enable_validation=True)
     install_error_handlers(app)
+    app.include_router(docs_router())
     app.include_router(tenants_router(plane.tenants))
     app.include_router(models_router(plane.registry))
     app.include_router(aliases_router(plane.aliases))

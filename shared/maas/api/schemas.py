@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from maas.datatypes import Datatype
 from maas.domain import (
     ApiKey,
     Batching,
@@ -298,3 +299,87 @@ class QuotaRequest(RequestBody):
 
 class OptimizeRequest(RequestBody):
     method: str = Field(default="dynamic_int8", description="dynamic_int8: onnxruntime dynamic quantization")
+
+
+# --- the Open Inference Protocol v2 (/v2), as KServe's REST spec describes it ----------------------------------
+# The /v2 routes decode bodies with maas.inference.protocol (JSON or binary tensors); these models describe the
+# same documents for the API description. Requests refuse unknown fields, as the protocol decoder does.
+class OipRequestInput(RequestBody):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: Any = Field(default=None, description="row-major elements, flat or nested (absent with binary data)")
+
+
+class OipRequestOutput(RequestBody):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class OipInferRequest(RequestBody):
+    """``POST /v2/models/{name}[/versions/{version}]/infer``: JSON, or a JSON header then binary tensors."""
+
+    # The demo's MLP (maas.modelkit.export_mlp: input [-1, 16]); schemathesis sends it first, Swagger UI shows it
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32", "data": [0.5] * 16}]}]
+        },
+    )
+    id: str | None = None
+    model_name: str | None = Field(default=None, description="sent by kserve's client; must name the route's model")
+    model_version: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[OipRequestInput] = Field(min_length=1)
+    outputs: list[OipRequestOutput] | None = None
+
+
+class OipResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
+
+
+class OipInferResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[OipResponseOutput]
+
+
+class OipLiveResponse(BaseModel):
+    live: bool
+
+
+class OipReadyResponse(BaseModel):
+    ready: bool
+
+
+class OipServerMetadataResponse(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class OipMetadataTensor(BaseModel):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+
+
+class OipModelMetadataResponse(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[OipMetadataTensor]
+    outputs: list[OipMetadataTensor]
+
+
+class OipModelReadyResponse(BaseModel):
+    name: str
+    version: str
+    ready: bool

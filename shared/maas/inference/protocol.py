@@ -104,7 +104,8 @@ def _from_json_data(name: str, datatype: str, shape: tuple[int, ...], data: Any)
             raise _bad(f"input '{name}': {datatype} data must be integers")
         if target.kind in "iu" and array.size:
             info = np.iinfo(target)
-            if array.min() < info.min or array.max() > info.max:
+            # as Python ints: numpy cannot compare a bool or int64 scalar with UINT64's maximum (OverflowError)
+            if int(array.min()) < info.min or int(array.max()) > info.max:
                 raise _bad(f"input '{name}': a value is outside the range of {datatype}")
         array = array.astype(target, copy=False)
     if array.size != count:
@@ -254,6 +255,8 @@ def parse_request(body: str | bytes, header_length: int | None = None) -> InferR
             if extra:
                 raise _bad(f"output '{item['name']}': unknown field(s) {sorted(extra)}")
             output_parameters = item.get("parameters") or {}
+            if not isinstance(output_parameters, dict):
+                raise _bad(f"output '{item['name']}': parameters must be an object")
             binary_flag = output_parameters.get("binary_data", binary_outputs)
             outputs.append(RequestedOutput(item["name"], bool(binary_flag)))
     return InferRequest(request_id, parameters, inputs, outputs, binary_outputs)
