@@ -24,8 +24,8 @@ from maas.domain.aliases import Alias
 from maas.domain.audit import AuditEntry
 from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
-from maas.domain.stats import InferenceCounters, VersionStats
 from maas.domain.paging import Page, page_of
+from maas.domain.stats import InferenceCounters, VersionStats
 from maas.errors import ConflictError, NotFoundError, PreconditionFailedError
 from maas.events import PlatformEvent
 from maas.ports import BlobInfo

@@ -17,8 +17,8 @@ from maas.domain.aliases import Alias
 from maas.domain.audit import AuditEntry
 from maas.domain.batch import BatchJob, BatchStatus
 from maas.domain.jobs import EventSource, Job, JobOutcome, JobStatus
-from maas.domain.stats import InferenceCounters, VersionStats
 from maas.domain.paging import Page
+from maas.domain.stats import InferenceCounters, VersionStats
 from maas.events import PlatformEvent
 
 

@@ -30,7 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from pydantic import BaseModel
 
-from maas.api import schemas
+from maas.api import schemas, triton_schemas
 from maas.api.control_plane import ControlPlane, create_app
 from maas.api.docs import DOCUMENT
 from maas.api.inference import OipApi
@@ -127,6 +127,36 @@ ROUTES: dict[str, RouteDoc] = {
     "POST /v2/models/{name}/versions/{version}/infer": RouteDoc(
         "inference", 200, _INFER, "Infer", schemas.OipInferRequest, schemas.OipInferResponse
     ),
+    "GET /v1/shared-models": RouteDoc("grants", 200),
+    "GET /v2/models/stats": RouteDoc(
+        "triton", 200, "400", "Statistics of every model", response=triton_schemas.TritonStatsResponse
+    ),
+    "GET /v2/models/{name}/stats": RouteDoc(
+        "triton", 200, "400 404", "Model statistics", response=triton_schemas.TritonStatsResponse
+    ),
+    "GET /v2/models/{name}/versions/{version}/stats": RouteDoc(
+        "triton", 200, "400 404", "Model version statistics", response=triton_schemas.TritonStatsResponse
+    ),
+    "GET /v2/models/{name}/config": RouteDoc(
+        "triton", 200, "400 404 503", "Model configuration", response=triton_schemas.TritonModelConfigResponse
+    ),
+    "GET /v2/models/{name}/versions/{version}/config": RouteDoc(
+        "triton",
+        200,
+        "400 404 503",
+        "Model version configuration",
+        response=triton_schemas.TritonModelConfigResponse,
+    ),
+    "POST /v2/repository/index": RouteDoc(
+        "triton",
+        200,
+        "400",
+        "Repository index",
+        triton_schemas.TritonIndexRequest,
+        triton_schemas.TritonIndexResponse,
+    ),
+    "POST /v2/repository/models/{name}/load": RouteDoc("triton", 200, "400", "Not supported: always 400"),
+    "POST /v2/repository/models/{name}/unload": RouteDoc("triton", 200, "400", "Not supported: always 400"),
 }
 
 # Path parameters by name: the patterns the domain enforces (maas.domain, maas.domain.aliases, maas.keys).
