@@ -42,6 +42,7 @@ BUILT_COVERAGE = {
         "test_e2e_auth.py::test_keys_are_shown_once_and_stored_only_as_hashes",
         "test_e2e_models.py::test_model_requests_are_validated",
         "test_e2e_grants.py::test_grant_use_limit_and_revoke",
+        "test_e2e_docs_browser.py::test_swagger_ui_authorises_with_a_key_and_tries_a_call",
     ],
     "ValidateModelFunction": [
         "test_e2e_models.py::test_register_validates_and_announces",
@@ -56,6 +57,8 @@ BUILT_COVERAGE = {
         "test_e2e_inference.py::test_tritonclient_works_unchanged",
         "test_e2e_inference.py::test_every_datatype_round_trips_in_json_and_binary",
         "test_e2e_quotas.py::test_tenant_quota_throttles_a_burst_and_recovers",
+        "test_e2e_triton_clients.py::test_tritonclient_reads_statistics_the_index_and_configs",
+        "test_e2e_metrics.py::test_inference_emf_records_reach_the_logs_and_maas_stats_counts_them",
     ],
     "ShadowFunction": ["test_e2e_aliases.py::test_shadow_never_alters_responses_and_reports_agreement"],
     "OptimizeFunction": ["test_e2e_aliases.py::test_optimize_builds_a_quantized_version_to_canary"],
