@@ -87,4 +87,5 @@ def test_swagger_ui_authorises_with_a_key_and_tries_a_call(platform: Platform, m
     body = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .highlight-code pre").text
     assert '"shown-in-swagger"' in body
     request_url = operation.find_element(By.CSS_SELECTOR, ".request-url pre").text
-    assert request_url == platform.url + "/v1/models"
+    # the same origin; Swagger UI sends the documented default page size as well
+    assert request_url in (platform.url + "/v1/models", platform.url + "/v1/models?limit=100")

@@ -50,7 +50,7 @@ class TritonIndexRequest(BaseModel):
 
 class TritonIndexEntry(_Open):
     name: str
-    version: str
+    version: str | None = None  # absent for a model with no version yet
     state: str
     reason: str
 
