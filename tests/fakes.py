@@ -72,6 +72,10 @@ class InMemoryRegistryStore:
         tenant = self.tenants.get(tenant_id)
         return _copy(tenant) if tenant else None
 
+    def list_tenants(self, *, limit: int | None = None, next_token: str | None = None) -> Page[Tenant]:
+        rows = [(_pk(t), _copy(tenant)) for t, tenant in self.tenants.items()]
+        return page_of(rows, "TENANTS", "T#", limit=limit, next_token=next_token)
+
     def put_key(self, key: ApiKey) -> None:
         with self._lock:
             if (key.tenant_id, key.key_id) in self.keys:

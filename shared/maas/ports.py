@@ -24,12 +24,15 @@ from maas.events import PlatformEvent
 
 # --- the registry table: one store per aggregate ---------------------------------------------------------------
 class RegistryStore(Protocol):
-    """Tenants, key hashes, models and versions. Every item is keyed under its tenant."""
+    """Tenants, key hashes, models and versions. Every item is keyed under its tenant, but the tenants' index."""
 
     def create_tenant(self, tenant: Tenant) -> None:
         """Store a new tenant; ConflictError if the id is taken."""
 
     def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+
+    def list_tenants(self, *, limit: int | None = None, next_token: str | None = None) -> Page[Tenant]:
+        """Every tenant, in id order (the operator's listing)."""
 
     def put_key(self, key: ApiKey) -> None: ...
 

@@ -27,6 +27,14 @@ class Tenants:
             self._audit.record(principal, tenant_id, "tenant.created", target=tenant_id, after={"name": name})
         return tenant
 
+    def list_tenants(
+        self, principal: Principal, *, limit: int | None = None, next_token: str | None = None
+    ) -> Page[Tenant]:
+        """Every tenant, the operator's included, in id order; only the operator's admin key may list them."""
+        if not principal.is_operator:
+            raise ForbiddenError("only the operator's admin key can list tenants")
+        return self._store.list_tenants(limit=limit, next_token=next_token)
+
     def create_key(
         self, principal: Principal, tenant_id: str, scopes: frozenset[Scope], description: str = ""
     ) -> tuple[ApiKey, str]:

@@ -88,6 +88,26 @@ def test_only_the_operator_creates_tenants(platform: Platform, make_tenant) -> N
     )
 
 
+def test_only_the_operator_lists_tenants(platform: Platform, make_tenant) -> None:
+    tenant = make_tenant("admin")
+    # the operator pages through every tenant, two at a time, and finds the new one with its name
+    listed, token = [], None
+    while True:
+        query = "?limit=2" + (f"&next_token={token}" if token else "")
+        page = platform.call("GET", f"/v1/tenants{query}", platform.admin_key)
+        assert page.status_code == 200, page.text
+        listed += page.json()["tenants"]
+        token = page.json()["next_token"]
+        if token is None:
+            break
+    mine = [t for t in listed if t["tenant_id"] == tenant.tenant_id]
+    assert [(t["name"], bool(t["created_at"])) for t in mine] == [(tenant.tenant_id, True)]
+    assert "admin" in {t["tenant_id"] for t in listed}  # the operator's own tenant is a tenant too
+    # a tenant's admin key may not, nor may a token that is not this listing's
+    assert_error(platform.call("GET", "/v1/tenants", tenant["admin"]), 403, "FORBIDDEN")
+    assert_error(platform.call("GET", "/v1/tenants?next_token=garbage", platform.admin_key), 400, "INVALID_REQUEST")
+
+
 def test_a_tenant_admin_cannot_touch_another_tenants_keys(platform: Platform, make_tenant) -> None:
     alice, bob = make_tenant("admin"), make_tenant("admin")
     for method, path, body in (

@@ -27,7 +27,8 @@ from maas.domain import (
     VersionStatus,
     artifact_key,
 )
-from maas.errors import ConflictError, NotFoundError
+from maas.domain.paging import encode_token
+from maas.errors import ConflictError, InvalidRequestError, NotFoundError
 from maas.ports import RegistryStore
 
 from tests.integration.conftest import client, registry_table_schema
@@ -84,6 +85,50 @@ def test_a_tenant_id_is_taken_once(store: RegistryStore) -> None:
     with pytest.raises(ConflictError, match="acme"):
         store.create_tenant(Tenant(tenant_id="acme", name="second"))
     assert store.get_tenant("acme").name == "first"  # type: ignore[union-attr]
+
+
+def test_tenants_are_listed_in_id_order(store: RegistryStore) -> None:
+    acme, globex = Tenant(tenant_id="acme", name="Acme"), Tenant(tenant_id="globex", name="Globex")
+    store.create_tenant(globex)
+    store.create_tenant(acme)
+    store.put_key(key())  # another kind of item of acme's partition: not a tenant
+    store.create_model(model())
+
+    assert store.list_tenants() == [acme, globex]
+
+
+def test_a_tenant_taken_twice_is_listed_once(store: RegistryStore) -> None:
+    store.create_tenant(Tenant(tenant_id="acme", name="first"))
+
+    with pytest.raises(ConflictError):
+        store.create_tenant(Tenant(tenant_id="acme", name="second"))
+
+    assert [(t.tenant_id, t.name) for t in store.list_tenants()] == [("acme", "first")]
+
+
+def test_tenants_page_under_tokens_of_their_own_listing(store: RegistryStore) -> None:
+    # Given five tenants
+    ids = ["t-a", "t-b", "t-c", "t-d", "t-e"]
+    for tenant_id in reversed(ids):
+        store.create_tenant(Tenant(tenant_id=tenant_id, name=tenant_id.upper()))
+
+    # When the operator pages through them two at a time
+    pages, token = [], None
+    while True:
+        page = store.list_tenants(limit=2, next_token=token)
+        pages.append([t.tenant_id for t in page])
+        if page.next_token is None:
+            break
+        token = page.next_token
+
+    # Then every tenant comes once, in id order, over three pages; the token names the last tenant of its page
+    assert pages == [["t-a", "t-b"], ["t-c", "t-d"], ["t-e"]]
+    assert store.list_tenants(limit=2).next_token == encode_token({"PK": "TENANTS", "SK": "T#t-b"})
+    # and a token of another listing (a tenant's keys) is refused, not read as a place in this one
+    with pytest.raises(InvalidRequestError):
+        store.list_tenants(next_token=encode_token({"PK": "T#t-a", "SK": "T#t-b"}))
+    with pytest.raises(InvalidRequestError):
+        store.list_tenants(next_token="garbage")
 
 
 def test_a_key_round_trips_with_its_scopes(store: RegistryStore) -> None:

@@ -141,6 +141,24 @@ def test_quotas_usage_and_audit_as_json(maas: Any) -> None:
     assert {"at", "actor", "action", "model"} <= set(entries[0])
 
 
+def test_the_operator_lists_tenants_as_a_table_and_as_json(maas: Any) -> None:
+    assert maas("tenants", "create", "initech", "--name", "Initech", key="operator")[0] == 0
+
+    _, table, _ = maas("tenants", "list", key="operator")
+    _, as_json, _ = maas("tenants", "list", "-o", "json", key="operator")
+    refused, _, err = maas("tenants", "list")
+
+    assert table.splitlines()[0].split() == ["TENANT_ID", "NAME", "CREATED_AT"]
+    assert [line.split()[:2] for line in table.splitlines()[1:]] == [
+        ["acme", "Acme"],
+        ["globex", "Globex"],
+        ["initech", "Initech"],
+    ]
+    assert [(t["tenant_id"], t["name"]) for t in json.loads(as_json)][-1] == ("initech", "Initech")
+    assert refused == 1
+    assert "(FORBIDDEN, HTTP 403)" in err
+
+
 def test_an_api_error_is_one_line_on_stderr_and_exit_1(maas: Any) -> None:
     code, out, err = maas("models", "show", "no-such")
 

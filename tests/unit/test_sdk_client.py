@@ -26,7 +26,7 @@ from maas_client.models import Model
 from maas.aliases import Aliases
 from maas.api.auth import principal_context
 from maas.api.control_plane import ControlPlane, create_app
-from maas.domain import Scope
+from maas.domain import OPERATOR_TENANT, Scope
 from maas.registry import Registry
 from maas.tenants import Tenants
 
@@ -38,6 +38,7 @@ KEYS = {
     "acme-key": principal_context(principal("acme", Scope.PUBLISH, Scope.READ)),
     "acme-read": principal_context(principal("acme", Scope.READ)),
     "globex-key": principal_context(principal("globex", Scope.PUBLISH, Scope.READ)),
+    "operator-key": principal_context(principal(OPERATOR_TENANT, Scope.ADMIN)),
 }
 
 
@@ -113,6 +114,18 @@ def test_list_methods_follow_every_page(app: APIGatewayHttpResolver) -> None:
     listed = [m.name for m in client.list_models(page_size=3)]
 
     assert listed == names  # three pages of 3, 3, 1: all of acme's, none of globex's
+
+
+def test_list_tenants_follows_every_page_and_is_the_operators(app: APIGatewayHttpResolver) -> None:
+    operator = client_for(app, "operator-key")
+    for number in range(5):
+        operator.create_tenant(f"t-{number}")
+
+    listed = [t.tenant_id for t in operator.list_tenants(page_size=2)]
+
+    assert listed == ["acme", "globex", "t-0", "t-1", "t-2", "t-3", "t-4"]  # four pages of 2, 2, 2, 1
+    with pytest.raises(ForbiddenError):
+        list(client_for(app, "acme-key").list_tenants())
 
 
 def test_paging_sends_the_token_it_was_given() -> None:

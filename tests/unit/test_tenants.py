@@ -112,6 +112,29 @@ def test_a_tenant_id_is_taken_once(tenants: Tenants, operator: Principal) -> Non
         tenants.create_tenant(operator, "acme", "Acme again")
 
 
+def test_the_operator_lists_every_tenant_page_by_page(tenants: Tenants, operator: Principal) -> None:
+    tenants.create_tenant(operator, "initech", "Initech")
+
+    first = tenants.list_tenants(operator, limit=2)
+    rest = tenants.list_tenants(operator, limit=2, next_token=first.next_token)
+
+    assert [t.tenant_id for t in first] == ["acme", "globex"]
+    assert [(t.tenant_id, t.name) for t in rest] == [("initech", "Initech")]
+    assert rest.next_token is None
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        principal("acme", Scope.ADMIN),
+        principal(OPERATOR_TENANT, Scope.PUBLISH, Scope.INVOKE, Scope.READ),
+    ],
+)
+def test_only_the_operator_lists_tenants(tenants: Tenants, caller: Principal) -> None:
+    with pytest.raises(ForbiddenError):
+        tenants.list_tenants(caller)
+
+
 # --- keys -----------------------------------------------------------------------------------------------------
 def test_a_tenant_admin_creates_keys_for_its_own_tenant(tenants: Tenants, operator: Principal) -> None:
     admin = tenants.authenticate(issue(tenants, operator, "acme", Scope.ADMIN))

@@ -39,6 +39,11 @@ class ControlPlane:
         body = {"tenant_id": tenant_id, "name": name or tenant_id}
         return Tenant.model_validate(self.http.json("POST", "/v1/tenants", body))
 
+    def list_tenants(self, *, page_size: Optional[int] = None) -> Iterator[Tenant]:
+        """Every tenant, page after page (operator key only)."""
+        for item in self.http.pages("/v1/tenants", "tenants", {"limit": page_size}):
+            yield Tenant.model_validate(item)
+
     def create_key(self, tenant_id: str, scopes: list[str], description: str = "") -> CreatedKey:
         """A new API key; ``api_key`` is in this answer only."""
         body = {"scopes": list(scopes), "description": description}

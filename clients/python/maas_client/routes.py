@@ -10,6 +10,7 @@ from typing import Optional
 ROUTES: dict[str, Optional[str]] = {
     # tenants, keys, quotas, usage, audit
     "POST /v1/tenants": "create_tenant",
+    "GET /v1/tenants": "list_tenants",
     "POST /v1/tenants/{tenant_id}/keys": "create_key",
     "GET /v1/tenants/{tenant_id}/keys": "list_keys",
     "DELETE /v1/tenants/{tenant_id}/keys/{key_id}": "revoke_key",

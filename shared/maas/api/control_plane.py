@@ -45,6 +45,7 @@ from maas.api.schemas import (
     SetAliasRequest,
     SharedModelListResponse,
     SharedModelResponse,
+    TenantListResponse,
     TenantResponse,
     UpdateModelRequest,
     UploadResponse,
@@ -94,6 +95,13 @@ def tenants_router(tenants: Tenants) -> APIGatewayHttpRouter:
     def handle_create_tenant(body: CreateTenantRequest) -> Response[TenantResponse]:
         tenant = tenants.create_tenant(_principal(router), body.tenant_id, body.name)
         return _created(TenantResponse(**tenant.model_dump()))
+
+    @router.get("/v1/tenants", summary="List every tenant (operator only)")
+    def handle_list_tenants(limit: PageLimit = DEFAULT_PAGE, next_token: PageToken = None) -> TenantListResponse:
+        found = tenants.list_tenants(_principal(router), limit=limit, next_token=next_token)
+        return TenantListResponse(
+            tenants=[TenantResponse(**t.model_dump()) for t in found], next_token=found.next_token
+        )
 
     @router.post("/v1/tenants/<tenant_id>/keys", summary="Create an API key; the key is shown only here")
     def handle_create_key(tenant_id: str, body: CreateKeyRequest) -> Response[CreatedKeyResponse]:

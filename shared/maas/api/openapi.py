@@ -65,6 +65,7 @@ ROUTES: dict[str, RouteDoc] = {
     "GET /openapi.json": RouteDoc("documentation", 200, public=True),
     "GET /docs": RouteDoc("documentation", 200, public=True),
     "POST /v1/tenants": RouteDoc("tenants", 201, "400 409"),
+    "GET /v1/tenants": RouteDoc("tenants", 200, "400"),
     "POST /v1/tenants/{tenant_id}/keys": RouteDoc("tenants", 201, "400 404"),
     "GET /v1/tenants/{tenant_id}/keys": RouteDoc("tenants", 200, "400 404"),
     "DELETE /v1/tenants/{tenant_id}/keys/{key_id}": RouteDoc("tenants", 204, "404"),

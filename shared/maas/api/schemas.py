@@ -42,6 +42,11 @@ class TenantResponse(BaseModel):
     created_at: datetime
 
 
+class TenantListResponse(BaseModel):
+    tenants: list[TenantResponse]
+    next_token: str | None = None
+
+
 class CreateKeyRequest(RequestBody):
     scopes: list[Scope] = Field(min_length=1)
     description: str = Field(default="", max_length=200)

@@ -9,6 +9,7 @@ from __future__ import annotations
 NOT_A_COMMAND = "-"
 ROUTE_COMMANDS: dict[str, str] = {
     "POST /v1/tenants": "tenants create",
+    "GET /v1/tenants": "tenants list",
     "POST /v1/tenants/{tenant_id}/keys": "keys create",
     "GET /v1/tenants/{tenant_id}/keys": "keys list",
     "DELETE /v1/tenants/{tenant_id}/keys/{key_id}": "keys revoke",

@@ -1,7 +1,6 @@
 """``maas tenants ...``, ``maas quotas ...``, ``maas usage``, ``maas audit``: tenants and what they may and did do.
 
-The API has no route that lists tenants (``GET /v1/tenants``): tenants are created by the operator, who keeps
-the list; ``maas tenants`` therefore only creates.
+Only the operator creates and lists tenants (``maas tenants create|list``); a tenant's key gets 403.
 """
 
 from __future__ import annotations
@@ -16,6 +15,11 @@ from maas.cli.output import print_json, print_table
 
 def cmd_tenants_create(args: argparse.Namespace) -> int:
     print_json(api_client(args).create_tenant(args.tenant_id, args.name or args.tenant_id))
+    return 0
+
+
+def cmd_tenants_list(args: argparse.Namespace) -> int:
+    print_table(api_client(args).list_tenants(), ["tenant_id", "name", "created_at"])
     return 0
 
 
@@ -53,6 +57,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("tenant_id")
     p.add_argument("--name")
     p.set_defaults(func=cmd_tenants_create)
+    p = tenants.add_parser("list", help="every tenant, the operator's included")
+    p.set_defaults(func=cmd_tenants_list)
 
     quotas = sub.add_parser("quotas", help="a tenant's quota").add_subparsers(dest="action", required=True)
     p = quotas.add_parser("get", help="a tenant's quota (yours, or any as the operator)")

@@ -1,10 +1,12 @@
 """DynamoDB adapters, one module per aggregate over one small table helper (``table.py``).
 
-The registry lives in one table. Every item's partition key is its tenant (``T#<tenant>``).
+The registry lives in one table. Every item's partition key is its tenant (``T#<tenant>``), but for the index of
+the tenants themselves, which the operator lists.
 
 | item     | PK         | SK                               |
 |----------|------------|----------------------------------|
 | tenant   | T#<tenant> | TENANT                           |
+| tenants  | TENANTS    | T#<tenant> (the tenant's copy, same transaction) |
 | API key  | T#<tenant> | KEY#<key id>                     |
 | model    | T#<tenant> | MODEL#<name>  (+ version_counter) |
 | version  | T#<tenant> | VERSION#<name>#<version:010d>    |

@@ -12,7 +12,9 @@ from boto3.dynamodb.conditions import Attr
 from maas.adapters.dynamodb.table import Table, document, plain_numbers, tenant_pk
 from maas.domain import ApiKey, Model, ModelVersion, Tenant, VersionStatus
 from maas.domain.paging import Page
-from maas.errors import NotFoundError
+from maas.errors import ConflictError, NotFoundError
+
+TENANTS_PK = "TENANTS"  # the index of every tenant: one item per tenant, ``TENANTS / T#<tenant>``
 
 
 def version_sk(model: str, version: int) -> str:
@@ -25,17 +27,35 @@ class DynamoRegistryStore:
 
     # tenants and keys
     def create_tenant(self, tenant: Tenant) -> None:
-        self._table.put_new(
-            tenant_pk(tenant.tenant_id),
-            "TENANT",
-            "tenant",
-            document(tenant),
-            f"tenant '{tenant.tenant_id}' already exists",
+        """The tenant's item and its entry in the ``TENANTS`` index, in one transaction: listed once created."""
+        doc = document(tenant)
+        created = self._table.transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": {"PK": tenant_pk(tenant.tenant_id), "SK": "TENANT", "kind": "tenant", **doc},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": {"PK": TENANTS_PK, "SK": tenant_pk(tenant.tenant_id), "kind": "tenant_index", **doc},
+                    }
+                },
+            ]
         )
+        if not created:
+            raise ConflictError(f"tenant '{tenant.tenant_id}' already exists")
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         item = self._table.get(tenant_pk(tenant_id), "TENANT")
         return Tenant.model_validate(item) if item else None
+
+    def list_tenants(self, *, limit: int | None = None, next_token: str | None = None) -> Page[Tenant]:
+        page = self._table.query_page(TENANTS_PK, "T#", limit=limit, next_token=next_token)
+        return Page([Tenant.model_validate(item) for item in page], page.next_token)
 
     def put_key(self, key: ApiKey) -> None:
         self._table.put_new(tenant_pk(key.tenant_id), f"KEY#{key.key_id}", "key", document(key), "key id collision")
