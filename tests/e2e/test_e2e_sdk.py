@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,16 @@ def test_a_429_is_retried_after_the_retry_after_it_names(
     operator.set_quota(tenant_id, 1, burst=1)
     strict = MaasClient(platform.url, client.http.api_key, retry=NO_RETRIES)
     x = np.zeros((1, 16), dtype=np.float32)
-    # Given the quota has reached the inference instances (their registry cache is short): a call is throttled
+    # Given the quota has reached the inference instances (they cache quotas for a few seconds): a call is throttled
     throttled = None
-    for _ in range(50):
+    deadline = time.monotonic() + 60  # a bound on the wait for the cache to expire, not a timing assertion
+    while time.monotonic() < deadline:
         try:
             strict.infer("sdk-tiny", {"input": x}, version=tiny)
         except TooManyRequestsError as error:
             throttled = error
             break
-    assert throttled is not None, "50 calls at once never met the quota of 1 per second"
+    assert throttled is not None, "a minute of calls never met the quota of 1 per second"
     assert throttled.retry_after is not None
     assert throttled.retry_after >= 1
     waits: list[tuple[int, float]] = []
